@@ -1,0 +1,48 @@
+"""Gyre test app for the Python SDK 5 (wasi:http/handler@0.3.0).
+
+Routes (by path prefix, because one component serves `/...`):
+  /hello            -> 200 "Hello from Python SDK 5"
+  /headers          -> 200, JSON of the request headers as the guest sees them
+  /echo             -> 200, the body back, with x-body-sha256 of it
+  /status/<n>       -> status n, empty body
+  /raise            -> raises: the host must answer 500 and keep serving
+  /env              -> 200, JSON of selected environment variables
+  /file/<path>      -> 200, contents of a file mounted with `files`
+  anything else     -> 200, "path=<uri>"
+"""
+
+import hashlib
+import json
+import os
+
+from spin_sdk import http
+from spin_sdk.http import Request, Response
+
+
+class HttpHandler(http.Handler):
+    async def handle_request(self, request: Request) -> Response:
+        path = request.uri.split("?", 1)[0]
+        if path.endswith("/hello"):
+            return Response(200, {"content-type": "text/plain"}, b"Hello from Python SDK 5")
+        if path.endswith("/headers"):
+            body = json.dumps(request.headers, sort_keys=True).encode()
+            return Response(200, {"content-type": "application/json"}, body)
+        if path.endswith("/echo"):
+            data = request.body or b""
+            digest = hashlib.sha256(data).hexdigest()
+            return Response(200, {"x-body-sha256": digest, "x-body-len": str(len(data))}, data)
+        if "/status/" in path:
+            return Response(int(path.rsplit("/", 1)[1]), {}, b"")
+        if path.endswith("/raise"):
+            raise RuntimeError("this route raises on purpose")
+        if path.endswith("/env"):
+            wanted = {k: v for k, v in os.environ.items() if k.startswith("GYRE_T")}
+            return Response(200, {"content-type": "application/json"}, json.dumps(wanted, sort_keys=True).encode())
+        if "/file/" in path:
+            name = path.split("/file/", 1)[1]
+            try:
+                with open("/" + name, "rb") as f:
+                    return Response(200, {}, f.read())
+            except OSError as e:
+                return Response(404, {}, str(e).encode())
+        return Response(200, {"content-type": "text/plain"}, ("path=" + request.uri).encode())
