@@ -1,1 +1,228 @@
-//! gyre-engine
+//! The one Wasmtime engine of a Gyre process, and everything done with it at
+//! load time.
+//!
+//! Serving is designed around a simple split: everything that can be done
+//! once per component happens here, at load — componentizing core modules,
+//! compiling (or loading compiled code from the on-disk cache), linking into
+//! an [`wasmtime::component::InstancePre`] — so that a request only pays for
+//! instantiation into a fresh [`wasmtime::Store`].
+//!
+//! The engine is configured for serving: pooling allocator (falling back to
+//! on-demand allocation where address space is short), copy-on-write memory
+//! images, epoch interruption driven by a ticker thread, async and
+//! component-model async (WASI P3).
+
+mod cache;
+mod componentize;
+mod host;
+mod output;
+mod stubs;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+use wasmtime::component::{Component, InstancePre, Linker};
+
+pub use cache::CacheOutcome;
+pub use host::{HostState, InstanceConfig};
+pub use output::{GuestOutput, OutputEcho};
+pub use stubs::StubbedImports;
+pub use output::{OutputHub, StreamKind};
+
+/// Converts Wasmtime's error type into `anyhow`, so `.context` can be used.
+pub trait WasmtimeResultExt<T> {
+    /// The same result with an `anyhow::Error`.
+    fn anyhow(self) -> anyhow::Result<T>;
+}
+
+impl<T> WasmtimeResultExt<T> for std::result::Result<T, wasmtime::Error> {
+    fn anyhow(self) -> anyhow::Result<T> {
+        self.map_err(anyhow::Error::from)
+    }
+}
+
+/// How often the epoch ticker advances the engine's epoch. Deadlines are
+/// counted in ticks of this length.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Engine settings chosen by the user or the environment.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// Use the pooling allocator: `None` decides by probing the machine.
+    pub pooling: Option<bool>,
+    /// Where compiled code is cached; `None` disables the cache.
+    pub cache_dir: Option<PathBuf>,
+    /// Most component instances alive at once (pooling allocator size).
+    pub max_instances: u32,
+    /// Largest linear memory one instance may have, in bytes.
+    pub max_memory_bytes: u64,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            pooling: None,
+            cache_dir: default_cache_dir(),
+            max_instances: 1000,
+            max_memory_bytes: 4 << 30,
+        }
+    }
+}
+
+/// The per-user default directory for compiled code.
+pub fn default_cache_dir() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+    Some(base.join("gyre").join("compiled"))
+}
+
+/// The process-wide engine: a configured [`wasmtime::Engine`], its epoch
+/// ticker, its compile cache and the linker every component is linked with.
+pub struct GyreEngine {
+    engine: wasmtime::Engine,
+    linker: Linker<HostState>,
+    cache: Option<cache::CompileCache>,
+    pooling: bool,
+    ticker_stop: Arc<AtomicBool>,
+}
+
+impl Drop for GyreEngine {
+    fn drop(&mut self) {
+        self.ticker_stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// A component ready to be instantiated.
+pub struct LoadedComponent {
+    /// The compiled component.
+    pub component: Component,
+    /// Linked against the host: instantiation is all that is left.
+    pub pre: InstancePre<HostState>,
+    /// Imports Gyre does not implement, linked as failing functions.
+    pub stubbed: StubbedImports,
+    /// Whether compiled code came from the cache.
+    pub cache: CacheOutcome,
+}
+
+impl GyreEngine {
+    /// Builds the engine, its linker and starts the epoch ticker.
+    pub fn new(options: &EngineOptions) -> Result<Self> {
+        let pooling_wanted = options.pooling.unwrap_or(true);
+        let (engine, pooling) = match build_engine(options, pooling_wanted) {
+            Ok(engine) => (engine, pooling_wanted),
+            Err(e) if options.pooling.is_none() => {
+                tracing::warn!("pooling allocator unavailable ({e:#}); using on-demand allocation");
+                (build_engine(options, false)?, false)
+            }
+            Err(e) => return Err(e),
+        };
+        let linker = host::linker(&engine)?;
+        let cache = options
+            .cache_dir
+            .as_ref()
+            .map(|dir| cache::CompileCache::new(dir.clone(), &engine));
+        let ticker_stop = Arc::new(AtomicBool::new(false));
+        spawn_epoch_ticker(engine.clone(), ticker_stop.clone())?;
+        Ok(GyreEngine {
+            engine,
+            linker,
+            cache,
+            pooling,
+            ticker_stop,
+        })
+    }
+
+    /// The Wasmtime engine.
+    pub fn wasmtime(&self) -> &wasmtime::Engine {
+        &self.engine
+    }
+
+    /// Whether the pooling allocator is in use.
+    pub fn pooling(&self) -> bool {
+        self.pooling
+    }
+
+    /// Compiles (or loads from the cache) and links a component or core
+    /// module. `name` is used in errors and logs.
+    pub fn load(&self, name: &str, bytes: &[u8]) -> Result<LoadedComponent> {
+        let bytes = if componentize::is_core_module(bytes) {
+            std::borrow::Cow::Owned(
+                componentize::componentize(bytes)
+                    .with_context(|| format!("component `{name}`: cannot turn the core module into a component"))?,
+            )
+        } else {
+            std::borrow::Cow::Borrowed(bytes)
+        };
+        let (component, cache) = match &self.cache {
+            Some(cache) => cache.load_or_compile(&self.engine, &bytes)?,
+            None => (
+                Component::new(&self.engine, &*bytes)
+                    .anyhow()
+                    .with_context(|| format!("component `{name}`: compilation failed"))?,
+                CacheOutcome::Disabled,
+            ),
+        };
+        let mut linker = self.linker.clone();
+        let stubbed = stubs::stub_missing_imports(&mut linker, &self.engine, &component)
+            .with_context(|| format!("component `{name}`: cannot link its imports"))?;
+        let pre = linker
+            .instantiate_pre(&component)
+            .anyhow()
+            .with_context(|| format!("component `{name}`: cannot link its imports"))?;
+        Ok(LoadedComponent {
+            component,
+            pre,
+            stubbed,
+            cache,
+        })
+    }
+}
+
+fn build_engine(options: &EngineOptions, pooling: bool) -> Result<wasmtime::Engine> {
+    let mut config = wasmtime::Config::new();
+    config
+        .wasm_component_model(true)
+        .wasm_component_model_async(true)
+        .epoch_interruption(true)
+        .memory_init_cow(true)
+        .parallel_compilation(true);
+    if pooling {
+        let mut pool = wasmtime::PoolingAllocationConfig::default();
+        let n = options.max_instances;
+        pool.total_component_instances(n)
+            .total_memories(n)
+            .total_tables(n * 2)
+            .total_stacks(n)
+            .total_core_instances(n * 4)
+            .max_component_instance_size(10 << 20)
+            .max_core_instance_size(10 << 20)
+            .max_core_instances_per_component(200)
+            .max_tables_per_component(64)
+            .max_memories_per_component(32)
+            .max_tables_per_module(2)
+            .max_memories_per_module(2)
+            .table_elements(100_000)
+            .max_memory_size(usize::try_from(options.max_memory_bytes).unwrap_or(usize::MAX))
+            .linear_memory_keep_resident(2 << 20)
+            .table_keep_resident(512 << 10);
+        config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
+    }
+    wasmtime::Engine::new(&config).anyhow().context("cannot configure the Wasmtime engine")
+}
+
+fn spawn_epoch_ticker(engine: wasmtime::Engine, stop: Arc<AtomicBool>) -> Result<()> {
+    std::thread::Builder::new()
+        .name("gyre-epoch".into())
+        .spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(EPOCH_TICK);
+                engine.increment_epoch();
+            }
+        })
+        .context("cannot start the epoch ticker thread")?;
+    Ok(())
+}

@@ -1,0 +1,96 @@
+//! On-disk cache of compiled components.
+//!
+//! Compiling a Python component takes seconds; loading its compiled code
+//! takes milliseconds. Entries are keyed by the SHA-256 of the component's
+//! bytes and a hash of everything in the engine that affects compiled code
+//! (Wasmtime's `precompile_compatibility_hash`, plus Gyre's version), so a
+//! changed component, engine setting or Gyre build never loads stale code.
+
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::path::PathBuf;
+
+use anyhow::{Context as _, Result};
+use sha2::{Digest, Sha256};
+use wasmtime::component::Component;
+
+use crate::WasmtimeResultExt as _;
+
+/// Where a component's compiled code came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheOutcome {
+    /// Loaded from the cache.
+    Hit,
+    /// Compiled now and written to the cache.
+    Miss,
+    /// Compiled now; caching is off.
+    Disabled,
+}
+
+pub(crate) struct CompileCache {
+    dir: PathBuf,
+    engine_key: String,
+}
+
+impl CompileCache {
+    pub(crate) fn new(dir: PathBuf, engine: &wasmtime::Engine) -> Self {
+        let mut hasher = DefaultHasher::new();
+        engine.precompile_compatibility_hash().hash(&mut hasher);
+        env!("CARGO_PKG_VERSION").hash(&mut hasher);
+        CompileCache {
+            dir,
+            engine_key: format!("{:016x}", hasher.finish()),
+        }
+    }
+
+    pub(crate) fn load_or_compile(
+        &self,
+        engine: &wasmtime::Engine,
+        bytes: &[u8],
+    ) -> Result<(Component, CacheOutcome)> {
+        let digest = hex::encode(Sha256::digest(bytes));
+        let path = self.dir.join(format!("{digest}-{}.cwasm", self.engine_key));
+        if path.exists() {
+            // SAFETY: the file was written by `Component::serialize` of an
+            // engine with the same compatibility hash (it is in the name), into
+            // a directory Gyre owns, by an atomic rename: it is never seen
+            // half-written. Wasmtime checks its header and version again.
+            #[allow(unsafe_code)]
+            match unsafe { Component::deserialize_file(engine, &path) } {
+                Ok(component) => {
+                    tracing::debug!(path = %path.display(), "loaded compiled component from cache");
+                    return Ok((component, CacheOutcome::Hit));
+                }
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), "ignoring unusable cache entry: {e:#}");
+                }
+            }
+        }
+        let component = Component::new(engine, bytes).anyhow().context("compilation failed")?;
+        if let Err(e) = self.store(&component, &path) {
+            tracing::warn!(dir = %self.dir.display(), "cannot write the compile cache: {e:#}");
+            return Ok((component, CacheOutcome::Disabled));
+        }
+        Ok((component, CacheOutcome::Miss))
+    }
+
+    fn store(&self, component: &Component, path: &std::path::Path) -> Result<()> {
+        std::fs::create_dir_all(&self.dir)?;
+        let serialized = component.serialize()?;
+        let tmp = tempfile_in(&self.dir)?;
+        std::fs::write(&tmp, serialized)?;
+        std::fs::rename(&tmp, path)?;
+        Ok(())
+    }
+}
+
+fn tempfile_in(dir: &std::path::Path) -> Result<PathBuf> {
+    let unique = format!(
+        ".tmp-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default()
+    );
+    Ok(dir.join(unique))
+}

@@ -1,0 +1,142 @@
+//! The data each [`wasmtime::Store`] holds, and the linker every component is
+//! linked with.
+//!
+//! Host capabilities are added to the linker once, when the engine starts.
+//! Per component, an [`InstanceConfig`] is prepared at load (environment,
+//! mounted files, output sinks, limits) so that building a store for a
+//! request is a handful of field copies.
+
+use std::path::PathBuf;
+
+use anyhow::{Context as _, Result};
+use wasmtime::component::{Linker, ResourceTable};
+use wasmtime::{Store, StoreLimits, StoreLimitsBuilder};
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
+
+use crate::WasmtimeResultExt as _;
+use crate::output::GuestOutput;
+
+/// Per-store host data.
+pub struct HostState {
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    hooks: OutboundPolicy,
+    table: ResourceTable,
+    limits: StoreLimits,
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for HostState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.hooks,
+        }
+    }
+}
+
+/// Outbound HTTP policy. Until allow-lists are implemented every outbound
+/// request is denied with the interface's own `HTTP-request-denied` error:
+/// a component reaches no host its manifest does not grant.
+struct OutboundPolicy;
+
+impl WasiHttpHooks for OutboundPolicy {
+    fn send_request(
+        &mut self,
+        request: http::Request<wasmtime_wasi_http::WasiBody>,
+        _options: Option<wasmtime_wasi_http::RequestOptions>,
+        _fut: Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
+    ) -> Box<
+        dyn Future<
+                Output = Result<
+                    (
+                        http::Response<wasmtime_wasi_http::WasiBody>,
+                        Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
+                    ),
+                    wasmtime_wasi_http::Error,
+                >,
+            > + Send,
+    > {
+        let authority = request
+            .uri()
+            .authority()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        tracing::warn!("Outbound network destination not allowed: {}://{authority}", request.uri().scheme_str().unwrap_or("http"));
+        Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) })
+    }
+}
+
+/// Everything needed to build a store for one component, prepared at load.
+#[derive(Clone)]
+pub struct InstanceConfig {
+    /// The component id, for logs.
+    pub component_id: String,
+    /// Environment variables.
+    pub env: Vec<(String, String)>,
+    /// A host directory mounted read-only at the guest's `/`.
+    pub root_dir: Option<PathBuf>,
+    /// Where stdout and stderr go.
+    pub output: GuestOutput,
+    /// Largest linear memory, in bytes.
+    pub max_memory_bytes: usize,
+}
+
+impl InstanceConfig {
+    /// A new store for one instance of the component. `customize` may add to
+    /// the WASI context (arguments, stdin, stdout capture for WAGI).
+    pub fn new_store(
+        &self,
+        engine: &wasmtime::Engine,
+        customize: impl FnOnce(&mut WasiCtxBuilder),
+    ) -> Result<Store<HostState>> {
+        let mut builder = WasiCtxBuilder::new();
+        builder.envs(&self.env);
+        builder.stdout(self.output.stdout());
+        builder.stderr(self.output.stderr());
+        if let Some(dir) = &self.root_dir {
+            builder
+                .preopened_dir(dir, "/", FsPerms::ReadOnly)
+                .anyhow()
+                .with_context(|| format!("cannot mount {} into component `{}`", dir.display(), self.component_id))?;
+        }
+        customize(&mut builder);
+        let state = HostState {
+            wasi: builder.build(),
+            http: WasiHttpCtx::new(),
+            hooks: OutboundPolicy,
+            table: ResourceTable::new(),
+            limits: StoreLimitsBuilder::new()
+                .memory_size(self.max_memory_bytes)
+                .trap_on_grow_failure(false)
+                .build(),
+        };
+        let mut store = Store::new(engine, state);
+        store.limiter(|s| &mut s.limits);
+        // Guests yield to the executor every tick; there is no default
+        // deadline (Spin has none), so the deadline only schedules yields.
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(|_| Ok(wasmtime::UpdateDeadline::Yield(1)));
+        Ok(store)
+    }
+}
+
+/// The linker with every host interface Gyre provides.
+pub(crate) fn linker(engine: &wasmtime::Engine) -> Result<Linker<HostState>> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker).anyhow().context("linking WASI 0.2")?;
+    wasmtime_wasi::p3::add_to_linker(&mut linker).anyhow().context("linking WASI 0.3")?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).anyhow().context("linking wasi:http 0.2")?;
+    wasmtime_wasi_http::p3::add_to_linker(&mut linker).anyhow().context("linking wasi:http 0.3")?;
+    Ok(linker)
+}

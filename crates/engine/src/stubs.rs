@@ -1,0 +1,125 @@
+//! Linking imports Gyre does not provide as functions that fail.
+//!
+//! Components built by the Python SDK import every Spin interface whether
+//! they use it or not. Such a component must still run: each import the
+//! linker cannot satisfy is defined as functions that fail with an error
+//! naming the interface, and the list is reported at load.
+//!
+//! Wasmtime's linker resolves `a:b/c@0.2.9` to a host `a:b/c@0.2.6`
+//! (semver-compatible lookup), so "missing" must be decided by the linker
+//! itself, not by comparing names: we ask it to type-check the component and
+//! stub exactly the instance it reports missing, until it is satisfied.
+
+use anyhow::{Result, anyhow, bail};
+use wasmtime::component::types::ComponentItem;
+use wasmtime::component::{Component, Linker, ResourceType};
+
+use crate::host::HostState;
+
+/// Imports linked as failing functions.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StubbedImports(pub Vec<String>);
+
+/// Marker type for stubbed resources.
+struct StubResource;
+
+pub(crate) fn stub_missing_imports(
+    linker: &mut Linker<HostState>,
+    engine: &wasmtime::Engine,
+    component: &Component,
+) -> Result<StubbedImports> {
+    let imports: Vec<(String, ComponentItem)> = component
+        .component_type()
+        .imports(engine)
+        .map(|(name, item)| (name.to_string(), item.ty.clone()))
+        .collect();
+    let mut stubbed = Vec::new();
+    for _ in 0..=imports.len() {
+        let Err(err) = linker.substituted_component_type(component) else {
+            return Ok(StubbedImports(stubbed));
+        };
+        let message = format!("{err:#}");
+        let Some(missing) = missing_import_name(&message) else {
+            return Err(err.into());
+        };
+        if stubbed.iter().any(|s| s == missing) {
+            // Present, but with a different shape than the component expects.
+            return Err(err.into());
+        }
+        let Some((name, item)) = imports.iter().find(|(n, _)| n == missing) else {
+            return Err(err.into());
+        };
+        stub_import(linker, engine, name, item)?;
+        stubbed.push(name.clone());
+    }
+    bail!("could not satisfy the component's imports")
+}
+
+fn missing_import_name(message: &str) -> Option<&str> {
+    // "component imports instance `NAME`, but a matching implementation was
+    // not found in the linker"
+    let rest = message.split("component imports ").nth(1)?;
+    if !rest.contains("but a matching implementation was not found") {
+        return None;
+    }
+    let start = rest.find('`')? + 1;
+    let end = start + rest[start..].find('`')?;
+    Some(&rest[start..end])
+}
+
+fn stub_import(linker: &mut Linker<HostState>, engine: &wasmtime::Engine, name: &str, item: &ComponentItem) -> Result<()> {
+    match item {
+        ComponentItem::ComponentInstance(instance) => {
+            let mut inst = linker.instance(name)?;
+            for (export, item) in instance.exports(engine) {
+                let qualified = format!("{name}#{export}");
+                match item.ty {
+                    ComponentItem::ComponentFunc(func) => {
+                        if func.async_() {
+                            inst.func_new_concurrent(export, move |_, _, _, _| {
+                                let qualified = qualified.clone();
+                                Box::pin(async move { Err(unsupported(&qualified)) })
+                            })?;
+                        } else {
+                            inst.func_new(export, move |_, _, _, _| Err(unsupported(&qualified)))?;
+                        }
+                    }
+                    ComponentItem::Resource(_) => {
+                        inst.resource(export, ResourceType::host::<StubResource>(), |_, _| Ok(()))?;
+                    }
+                    _ => {}
+                }
+            }
+            Ok(())
+        }
+        ComponentItem::ComponentFunc(func) => {
+            let qualified = name.to_string();
+            if func.async_() {
+                linker.root().func_new_concurrent(name, move |_, _, _, _| {
+                    let qualified = qualified.clone();
+                    Box::pin(async move { Err(unsupported(&qualified)) })
+                })?;
+            } else {
+                linker.root().func_new(name, move |_, _, _, _| Err(unsupported(&qualified)))?;
+            }
+            Ok(())
+        }
+        _ => Err(anyhow!("cannot provide a stand-in for import `{name}`")),
+    }
+}
+
+fn unsupported(name: &str) -> wasmtime::Error {
+    wasmtime::format_err!("`{name}` is not provided by Gyre yet: the component called an interface this host does not implement")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::missing_import_name;
+
+    #[test]
+    fn finds_the_missing_instance() {
+        let msg = "component imports instance `spin:mqtt/mqtt@3.0.0`, but a matching implementation was not found in the linker: instance export `open` has the wrong type";
+        assert_eq!(missing_import_name(msg), Some("spin:mqtt/mqtt@3.0.0"));
+        assert_eq!(missing_import_name("some other error"), None);
+    }
+}
