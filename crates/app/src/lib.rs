@@ -1,1 +1,166 @@
-//! gyre-app
+//! Loading a Spin application from disk: manifest, component bytes, mounted
+//! files and environment, ready for the engine.
+//!
+//! This crate resolves everything a manifest refers to (paths relative to the
+//! manifest, remote sources downloaded once and checked against their
+//! digest, `files` copied into a per-component root) and knows nothing of
+//! Wasmtime. Errors about a component point back into the manifest.
+
+mod files;
+mod source;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result, bail};
+use gyre_manifest::{Component, Manifest, ManifestError};
+use indexmap::IndexMap;
+
+pub use gyre_manifest as manifest;
+
+/// How to load an application.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// `-e KEY=VALUE`: environment added to every component.
+    pub env: Vec<(String, String)>,
+    /// Where downloaded sources are cached.
+    pub download_cache: Option<PathBuf>,
+}
+
+/// A loaded application.
+pub struct App {
+    /// The manifest.
+    pub manifest: Manifest,
+    /// The manifest's directory; relative paths start here.
+    pub dir: PathBuf,
+    /// The manifest file.
+    pub manifest_path: PathBuf,
+    /// Components referenced by a trigger, in manifest order.
+    pub components: IndexMap<String, AppComponent>,
+    /// Holds the copied `files` for as long as the app lives.
+    _work_dir: tempfile::TempDir,
+}
+
+/// A component ready to compile.
+pub struct AppComponent {
+    /// The manifest's view of it.
+    pub manifest: Component,
+    /// Its Wasm bytes (component or core module).
+    pub wasm: Vec<u8>,
+    /// Where the bytes came from, for messages.
+    pub wasm_origin: String,
+    /// Environment: the component's, then `-e` values.
+    pub env: Vec<(String, String)>,
+    /// Directory mounted read-only at the guest's `/`, if it has `files`.
+    pub root_dir: Option<PathBuf>,
+}
+
+/// Finds the manifest: `path` may be a file or a directory holding
+/// `spin.toml`; `None` means `./spin.toml`.
+pub fn resolve_manifest_path(path: Option<&Path>) -> Result<PathBuf> {
+    match path {
+        None => {
+            let default = PathBuf::from("spin.toml");
+            if default.is_file() {
+                return Ok(default);
+            }
+            bail!(
+                "Default file 'spin.toml' not found. Run `gyre up --from <APPLICATION>` with a manifest or \
+                 directory, or run `gyre new` to create an application here"
+            )
+        }
+        Some(p) if p.is_dir() => {
+            let candidate = p.join("spin.toml");
+            if candidate.is_file() {
+                Ok(candidate)
+            } else {
+                bail!("Directory '{}' has no spin.toml", p.display())
+            }
+        }
+        Some(p) if p.is_file() => Ok(p.to_path_buf()),
+        Some(p) => bail!("File or directory '{}' not found", p.display()),
+    }
+}
+
+/// Loads and validates the application whose manifest is at `manifest_path`.
+pub async fn load(manifest_path: &Path, options: &LoadOptions) -> Result<App> {
+    let manifest = gyre_manifest::load(manifest_path)?;
+    let dir = manifest_path
+        .parent()
+        .map(Path::to_path_buf)
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or_else(|| PathBuf::from("."));
+    let dir =
+        std::fs::canonicalize(&dir).with_context(|| format!("cannot resolve {}", dir.display()))?;
+    let work_dir = tempfile::Builder::new()
+        .prefix("gyre-up-")
+        .tempdir()
+        .context("cannot create a working directory")?;
+
+    let mut components = IndexMap::new();
+    let used: Vec<&str> = manifest
+        .triggers
+        .iter()
+        .filter_map(|t| t.component.as_deref())
+        .collect();
+    for (id, component) in &manifest.components {
+        if !used.contains(&id.as_str()) {
+            continue;
+        }
+        let (wasm, wasm_origin) = source::read(
+            &manifest,
+            &dir,
+            component,
+            options.download_cache.as_deref(),
+        )
+        .await?;
+        let root_dir = if component.files.is_empty() {
+            None
+        } else {
+            let root = work_dir.path().join("assets").join(id);
+            files::materialise(&manifest, &dir, component, &root)?;
+            Some(root)
+        };
+        let mut env: Vec<(String, String)> = component
+            .environment
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        for (k, v) in &options.env {
+            env.retain(|(existing, _)| existing != k);
+            env.push((k.clone(), v.clone()));
+        }
+        components.insert(
+            id.clone(),
+            AppComponent {
+                manifest: component.clone(),
+                wasm,
+                wasm_origin,
+                env,
+                root_dir,
+            },
+        );
+    }
+
+    Ok(App {
+        manifest,
+        dir,
+        manifest_path: manifest_path.to_path_buf(),
+        components,
+        _work_dir: work_dir,
+    })
+}
+
+/// An error at a component's place in the manifest.
+pub(crate) fn component_error(
+    manifest: &Manifest,
+    component: &Component,
+    span: Option<std::ops::Range<usize>>,
+    field: &str,
+    message: impl Into<String>,
+) -> ManifestError {
+    manifest.source.error(
+        span.or_else(|| Some(component.span.clone())),
+        format!("component.{}.{field}", component.id),
+        message,
+    )
+}

@@ -65,7 +65,9 @@ impl CompileCache {
                 }
             }
         }
-        let component = Component::new(engine, bytes).anyhow().context("compilation failed")?;
+        let component = Component::new(engine, bytes)
+            .anyhow()
+            .context("compilation failed")?;
         if let Err(e) = self.store(&component, &path) {
             tracing::warn!(dir = %self.dir.display(), "cannot write the compile cache: {e:#}");
             return Ok((component, CacheOutcome::Disabled));

@@ -40,7 +40,9 @@ fn inspect(bytes: &[u8]) -> Result<ModuleShape> {
                     let export = export?;
                     match export.name {
                         "_start" => shape.exports_start = true,
-                        "handle-http-request" | "handle-redis-message" => shape.legacy_spin_exports = true,
+                        "handle-http-request" | "handle-redis-message" => {
+                            shape.legacy_spin_exports = true
+                        }
                         _ => {}
                     }
                 }

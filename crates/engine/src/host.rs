@@ -72,7 +72,10 @@ impl WasiHttpHooks for OutboundPolicy {
             .authority()
             .map(|a| a.to_string())
             .unwrap_or_default();
-        tracing::warn!("Outbound network destination not allowed: {}://{authority}", request.uri().scheme_str().unwrap_or("http"));
+        tracing::warn!(
+            "Outbound network destination not allowed: {}://{authority}",
+            request.uri().scheme_str().unwrap_or("http")
+        );
         Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) })
     }
 }
@@ -108,7 +111,13 @@ impl InstanceConfig {
             builder
                 .preopened_dir(dir, "/", FsPerms::ReadOnly)
                 .anyhow()
-                .with_context(|| format!("cannot mount {} into component `{}`", dir.display(), self.component_id))?;
+                .with_context(|| {
+                    format!(
+                        "cannot mount {} into component `{}`",
+                        dir.display(),
+                        self.component_id
+                    )
+                })?;
         }
         customize(&mut builder);
         let state = HostState {
@@ -134,9 +143,17 @@ impl InstanceConfig {
 /// The linker with every host interface Gyre provides.
 pub(crate) fn linker(engine: &wasmtime::Engine) -> Result<Linker<HostState>> {
     let mut linker = Linker::new(engine);
-    wasmtime_wasi::p2::add_to_linker_async(&mut linker).anyhow().context("linking WASI 0.2")?;
-    wasmtime_wasi::p3::add_to_linker(&mut linker).anyhow().context("linking WASI 0.3")?;
-    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).anyhow().context("linking wasi:http 0.2")?;
-    wasmtime_wasi_http::p3::add_to_linker(&mut linker).anyhow().context("linking wasi:http 0.3")?;
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+        .anyhow()
+        .context("linking WASI 0.2")?;
+    wasmtime_wasi::p3::add_to_linker(&mut linker)
+        .anyhow()
+        .context("linking WASI 0.3")?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
+        .anyhow()
+        .context("linking wasi:http 0.2")?;
+    wasmtime_wasi_http::p3::add_to_linker(&mut linker)
+        .anyhow()
+        .context("linking wasi:http 0.3")?;
     Ok(linker)
 }

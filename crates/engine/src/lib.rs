@@ -29,8 +29,8 @@ use wasmtime::component::{Component, InstancePre, Linker};
 pub use cache::CacheOutcome;
 pub use host::{HostState, InstanceConfig};
 pub use output::{GuestOutput, OutputEcho};
-pub use stubs::StubbedImports;
 pub use output::{OutputHub, StreamKind};
+pub use stubs::StubbedImports;
 
 /// Converts Wasmtime's error type into `anyhow`, so `.context` can be used.
 pub trait WasmtimeResultExt<T> {
@@ -150,10 +150,9 @@ impl GyreEngine {
     /// module. `name` is used in errors and logs.
     pub fn load(&self, name: &str, bytes: &[u8]) -> Result<LoadedComponent> {
         let bytes = if componentize::is_core_module(bytes) {
-            std::borrow::Cow::Owned(
-                componentize::componentize(bytes)
-                    .with_context(|| format!("component `{name}`: cannot turn the core module into a component"))?,
-            )
+            std::borrow::Cow::Owned(componentize::componentize(bytes).with_context(|| {
+                format!("component `{name}`: cannot turn the core module into a component")
+            })?)
         } else {
             std::borrow::Cow::Borrowed(bytes)
         };
@@ -211,7 +210,9 @@ fn build_engine(options: &EngineOptions, pooling: bool) -> Result<wasmtime::Engi
             .table_keep_resident(512 << 10);
         config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
     }
-    wasmtime::Engine::new(&config).anyhow().context("cannot configure the Wasmtime engine")
+    wasmtime::Engine::new(&config)
+        .anyhow()
+        .context("cannot configure the Wasmtime engine")
 }
 
 fn spawn_epoch_ticker(engine: wasmtime::Engine, stop: Arc<AtomicBool>) -> Result<()> {

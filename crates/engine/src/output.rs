@@ -12,9 +12,9 @@ use std::fs::{File, OpenOptions};
 use std::io::Write as _;
 use std::path::Path;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
-use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use anyhow::{Context as _, Result};
@@ -71,7 +71,11 @@ impl OutputHub {
                 let mut partial: HashMap<(usize, StreamKind), Vec<u8>> = HashMap::new();
                 while let Ok(record) = rx.recv() {
                     match record {
-                        Record::Register { key, component, files } => {
+                        Record::Register {
+                            key,
+                            component,
+                            files,
+                        } => {
                             sinks.insert(key, (component, files));
                         }
                         Record::Write { key, stream, bytes } => {
@@ -113,16 +117,29 @@ impl OutputHub {
     }
 
     /// Output of one component; files go to `log_dir` when given.
-    pub fn component(&self, component: &str, log_dir: Option<&Path>, truncate: bool) -> Result<GuestOutput> {
-        let key = usize::try_from(self.next_key.fetch_add(1, Ordering::Relaxed)).unwrap_or(usize::MAX);
+    pub fn component(
+        &self,
+        component: &str,
+        log_dir: Option<&Path>,
+        truncate: bool,
+    ) -> Result<GuestOutput> {
+        let key =
+            usize::try_from(self.next_key.fetch_add(1, Ordering::Relaxed)).unwrap_or(usize::MAX);
         let files = match log_dir {
             None => None,
             Some(dir) => {
-                std::fs::create_dir_all(dir)
-                    .with_context(|| format!("cannot create the log directory {}", dir.display()))?;
+                std::fs::create_dir_all(dir).with_context(|| {
+                    format!("cannot create the log directory {}", dir.display())
+                })?;
                 let safe: String = component
                     .chars()
-                    .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+                    .map(|c| {
+                        if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                            c
+                        } else {
+                            '_'
+                        }
+                    })
                     .collect();
                 let open = |suffix: &str| -> Result<File> {
                     let path = dir.join(format!("{safe}_{suffix}.txt"));
@@ -133,14 +150,19 @@ impl OutputHub {
                     } else {
                         o.append(true);
                     }
-                    o.open(&path).with_context(|| format!("cannot open log file {}", path.display()))
+                    o.open(&path)
+                        .with_context(|| format!("cannot open log file {}", path.display()))
                 };
                 Some((open("stdout")?, open("stderr")?))
             }
         };
         let component: Arc<str> = Arc::from(component);
         self.tx
-            .send(Record::Register { key, component, files })
+            .send(Record::Register {
+                key,
+                component,
+                files,
+            })
             .context("guest output thread has stopped")?;
         Ok(GuestOutput {
             key,
@@ -248,7 +270,11 @@ impl OutputStream for GuestStream {
 }
 
 impl tokio::io::AsyncWrite for GuestStream {
-    fn poll_write(self: Pin<&mut Self>, _cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
         self.output.send(self.stream, Bytes::copy_from_slice(buf));
         Poll::Ready(Ok(buf.len()))
     }

@@ -67,7 +67,12 @@ fn missing_import_name(message: &str) -> Option<&str> {
     Some(&rest[start..end])
 }
 
-fn stub_import(linker: &mut Linker<HostState>, engine: &wasmtime::Engine, name: &str, item: &ComponentItem) -> Result<()> {
+fn stub_import(
+    linker: &mut Linker<HostState>,
+    engine: &wasmtime::Engine,
+    name: &str,
+    item: &ComponentItem,
+) -> Result<()> {
     match item {
         ComponentItem::ComponentInstance(instance) => {
             let mut inst = linker.instance(name)?;
@@ -100,7 +105,9 @@ fn stub_import(linker: &mut Linker<HostState>, engine: &wasmtime::Engine, name: 
                     Box::pin(async move { Err(unsupported(&qualified)) })
                 })?;
             } else {
-                linker.root().func_new(name, move |_, _, _, _| Err(unsupported(&qualified)))?;
+                linker
+                    .root()
+                    .func_new(name, move |_, _, _, _| Err(unsupported(&qualified)))?;
             }
             Ok(())
         }
@@ -109,7 +116,9 @@ fn stub_import(linker: &mut Linker<HostState>, engine: &wasmtime::Engine, name: 
 }
 
 fn unsupported(name: &str) -> wasmtime::Error {
-    wasmtime::format_err!("`{name}` is not provided by Gyre yet: the component called an interface this host does not implement")
+    wasmtime::format_err!(
+        "`{name}` is not provided by Gyre yet: the component called an interface this host does not implement"
+    )
 }
 
 #[cfg(test)]

@@ -170,10 +170,7 @@ mod tests {
 
     #[test]
     fn typos_find_their_field() {
-        assert_eq!(
-            did_you_mean("sorce", ["source", "files"]),
-            Some("source")
-        );
+        assert_eq!(did_you_mean("sorce", ["source", "files"]), Some("source"));
         assert_eq!(did_you_mean("zzzzzz", ["source", "files"]), None);
     }
 }

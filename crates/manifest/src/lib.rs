@@ -36,22 +36,31 @@ pub fn parse(source: SourceFile) -> Result<Manifest, ManifestError> {
     let doc = DeTable::parse(source.text()).map_err(|e| {
         let span = e.span();
         let message = e.message().trim_end().to_string();
-        source
-            .error(span, "", format!("invalid TOML: {message}"))
+        source.error(span, "", format!("invalid TOML: {message}"))
     })?;
     let span = doc.span();
     let doc = doc.into_inner();
-    let version = doc.get("spin_manifest_version").or_else(|| doc.get("spin_version"));
+    let version = doc
+        .get("spin_manifest_version")
+        .or_else(|| doc.get("spin_version"));
     let Some(version) = version else {
         return Err(source
-            .error(Some(0..0), "spin_manifest_version", "missing required field")
+            .error(
+                Some(0..0),
+                "spin_manifest_version",
+                "missing required field",
+            )
             .with_help("add `spin_manifest_version = 2` at the top of the file"));
     };
     match version.get_ref() {
         DeValue::Integer(i) if i.as_str() == "2" => v2::parse(&source, &doc, span),
         DeValue::String(s) if s == "1" => v1::parse(&source, &doc, span),
         DeValue::String(s) if s == "2" => Err(source
-            .error(Some(version.span()), "spin_manifest_version", "invalid manifest version: \"2\" (a string)")
+            .error(
+                Some(version.span()),
+                "spin_manifest_version",
+                "invalid manifest version: \"2\" (a string)",
+            )
             .with_help("version 2 is written as an integer: `spin_manifest_version = 2`")),
         other => {
             let shown = match other {
@@ -60,7 +69,11 @@ pub fn parse(source: SourceFile) -> Result<Manifest, ManifestError> {
                 _ => "a non-version value".to_string(),
             };
             Err(source
-                .error(Some(version.span()), "spin_manifest_version", format!("invalid manifest version: {shown}"))
+                .error(
+                    Some(version.span()),
+                    "spin_manifest_version",
+                    format!("invalid manifest version: {shown}"),
+                )
                 .with_help("use `spin_manifest_version = 2`"))
         }
     }

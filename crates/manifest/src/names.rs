@@ -38,13 +38,19 @@ fn check_words(id: &str, sep: char, wrong_sep: char, wrong_sep_msg: &str) -> Res
     }
     for word in id.split(sep) {
         let Some(first) = word.chars().next() else {
-            return Err(format!("must not have an empty word (two '{sep}' in a row, or one at either end)"));
+            return Err(format!(
+                "must not have an empty word (two '{sep}' in a row, or one at either end)"
+            ));
         };
         if !first.is_ascii_alphabetic() {
-            return Err(format!("each word must start with a letter ('{word}' does not)"));
+            return Err(format!(
+                "each word must start with a letter ('{word}' does not)"
+            ));
         }
         if let Some(bad) = word.chars().find(|c| !c.is_ascii_alphanumeric()) {
-            return Err(format!("'{bad}' is not allowed: use ASCII letters and digits"));
+            return Err(format!(
+                "'{bad}' is not allowed: use ASCII letters and digits"
+            ));
         }
         let lower = word.chars().any(|c| c.is_ascii_lowercase());
         let upper = word.chars().any(|c| c.is_ascii_uppercase());
@@ -135,6 +141,9 @@ mod tests {
             ])
         );
         assert!(parse_template("{{ open").is_err());
-        assert_eq!(parse_template("plain"), Ok(vec![TemplatePart::Literal("plain".into())]));
+        assert_eq!(
+            parse_template("plain"),
+            Ok(vec![TemplatePart::Literal("plain".into())])
+        );
     }
 }

@@ -83,7 +83,12 @@ impl<'a, 'i> TableReader<'a, 'i> {
         }
     }
 
-    pub(crate) fn error(&self, span: Range<usize>, key: &str, msg: impl Into<String>) -> ManifestError {
+    pub(crate) fn error(
+        &self,
+        span: Range<usize>,
+        key: &str,
+        msg: impl Into<String>,
+    ) -> ManifestError {
         self.src.error(Some(span), self.field_path(key), msg)
     }
 
@@ -175,18 +180,21 @@ impl<'a, 'i> TableReader<'a, 'i> {
                 .error(
                     v.span(),
                     key,
-                    format!("expected an array of strings, found {}", type_name(v.get_ref())),
+                    format!(
+                        "expected an array of strings, found {}",
+                        type_name(v.get_ref())
+                    ),
                 )
                 .with_help(format!("write it as `{key} = [\"...\"]`")));
         };
-        items
-            .iter()
-            .map(|item| self.as_string(key, item))
-            .collect()
+        items.iter().map(|item| self.as_string(key, item)).collect()
     }
 
     /// A table of string values (e.g. `environment`).
-    pub(crate) fn string_map(&mut self, key: &'static str) -> Result<Vec<(Sp<String>, Sp<String>)>> {
+    pub(crate) fn string_map(
+        &mut self,
+        key: &'static str,
+    ) -> Result<Vec<(Sp<String>, Sp<String>)>> {
         let Some(v) = self.get(key) else {
             return Ok(Vec::new());
         };
@@ -207,7 +215,14 @@ impl<'a, 'i> TableReader<'a, 'i> {
     }
 
     /// Entries of this table, in file order.
-    pub(crate) fn entries(&self) -> impl Iterator<Item = (&'a Spanned<toml::de::DeString<'i>>, &'a Spanned<DeValue<'i>>)> {
+    pub(crate) fn entries(
+        &self,
+    ) -> impl Iterator<
+        Item = (
+            &'a Spanned<toml::de::DeString<'i>>,
+            &'a Spanned<DeValue<'i>>,
+        ),
+    > {
         self.table.iter()
     }
 

@@ -10,17 +10,32 @@ use crate::model::*;
 use crate::reader::{Result, TableReader, type_name};
 use crate::v2;
 
-pub(crate) fn parse(src: &SourceFile, doc: &DeTable<'_>, span: std::ops::Range<usize>) -> Result<Manifest> {
+pub(crate) fn parse(
+    src: &SourceFile,
+    doc: &DeTable<'_>,
+    span: std::ops::Range<usize>,
+) -> Result<Manifest> {
     let mut top = TableReader::new(src, "", doc, span.clone());
     top.ignore("spin_manifest_version");
     top.ignore("spin_version");
     let mut warnings = vec![
-        "this is a version 1 manifest; it is converted on load (version 2 is recommended)".to_string(),
+        "this is a version 1 manifest; it is converted on load (version 2 is recommended)"
+            .to_string(),
     ];
     let name = top.required_string("name")?.into_inner();
-    let version = top.string("version")?.map(Spanned::into_inner).unwrap_or_default();
-    let description = top.string("description")?.map(Spanned::into_inner).unwrap_or_default();
-    let authors = top.string_list("authors")?.into_iter().map(Spanned::into_inner).collect();
+    let version = top
+        .string("version")?
+        .map(Spanned::into_inner)
+        .unwrap_or_default();
+    let description = top
+        .string("description")?
+        .map(Spanned::into_inner)
+        .unwrap_or_default();
+    let authors = top
+        .string_list("authors")?
+        .into_iter()
+        .map(Spanned::into_inner)
+        .collect();
 
     let Some(mut trigger) = top.table("trigger")? else {
         return Err(src
@@ -44,7 +59,14 @@ pub(crate) fn parse(src: &SourceFile, doc: &DeTable<'_>, span: std::ops::Range<u
     if let Some(list) = top.get("component") {
         let DeValue::Array(items) = list.get_ref() else {
             return Err(src
-                .error(Some(list.span()), "component", format!("expected an array of tables, found {}", type_name(list.get_ref())))
+                .error(
+                    Some(list.span()),
+                    "component",
+                    format!(
+                        "expected an array of tables, found {}",
+                        type_name(list.get_ref())
+                    ),
+                )
                 .with_help("in a version 1 manifest each component is a `[[component]]` table"));
         };
         for item in items {
@@ -68,10 +90,14 @@ pub(crate) fn parse(src: &SourceFile, doc: &DeTable<'_>, span: std::ops::Range<u
                 None => None,
             };
             let span = c.span.clone();
-            let mut component = v2::parse_component_with(id.clone(), c, "config", &variables, &mut warnings)?;
+            let mut component =
+                v2::parse_component_with(id.clone(), c, "config", &variables, &mut warnings)?;
             if component.allowed_outbound_hosts.is_empty() {
-                component.allowed_outbound_hosts =
-                    vec!["redis://*:*".into(), "mysql://*:*".into(), "postgres://*:*".into()];
+                component.allowed_outbound_hosts = vec![
+                    "redis://*:*".into(),
+                    "mysql://*:*".into(),
+                    "postgres://*:*".into(),
+                ];
             }
             if let Some((config, tspan)) = trigger_config {
                 triggers.push(Trigger {
@@ -83,7 +109,11 @@ pub(crate) fn parse(src: &SourceFile, doc: &DeTable<'_>, span: std::ops::Range<u
                 });
             } else {
                 return Err(src
-                    .error(Some(span), format!("component.{raw_id}.trigger"), "missing required field")
+                    .error(
+                        Some(span),
+                        format!("component.{raw_id}.trigger"),
+                        "missing required field",
+                    )
                     .with_help("add `[component.trigger]` with `route = \"/...\"`"));
             }
             components.insert(id, component);
@@ -93,7 +123,11 @@ pub(crate) fn parse(src: &SourceFile, doc: &DeTable<'_>, span: std::ops::Range<u
 
     if triggers.is_empty() {
         return Err(src
-            .error(Some(trigger_type_span), "component", "No triggers in app: the manifest has no components")
+            .error(
+                Some(trigger_type_span),
+                "component",
+                "No triggers in app: the manifest has no components",
+            )
             .with_help("add a `[[component]]` with a `[component.trigger]`"));
     }
 
@@ -103,13 +137,21 @@ pub(crate) fn parse(src: &SourceFile, doc: &DeTable<'_>, span: std::ops::Range<u
         description,
         authors,
         http_base: if trigger_type == "http" { base } else { None },
-        redis_address: if trigger_type == "redis" { address } else { None },
+        redis_address: if trigger_type == "redis" {
+            address
+        } else {
+            None
+        },
     };
     if let Some(b) = &application.http_base
         && b != "/"
     {
         return Err(src
-            .error(None, "trigger.base", format!("base \"{b}\" is not supported"))
+            .error(
+                None,
+                "trigger.base",
+                format!("base \"{b}\" is not supported"),
+            )
             .with_help("remove `base` and put the prefix in each component's route"));
     }
     Ok(Manifest {

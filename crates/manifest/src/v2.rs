@@ -23,7 +23,11 @@ struct RawTrigger<'a, 'i> {
     span: std::ops::Range<usize>,
 }
 
-pub(crate) fn parse(src: &SourceFile, doc: &DeTable<'_>, span: std::ops::Range<usize>) -> Result<Manifest> {
+pub(crate) fn parse(
+    src: &SourceFile,
+    doc: &DeTable<'_>,
+    span: std::ops::Range<usize>,
+) -> Result<Manifest> {
     let mut top = TableReader::new(src, "", doc, span);
     top.ignore("spin_manifest_version");
     let mut warnings = Vec::new();
@@ -48,8 +52,12 @@ pub(crate) fn parse(src: &SourceFile, doc: &DeTable<'_>, span: std::ops::Range<u
             let id = key.get_ref().to_string();
             let field = format!("component.{id}");
             names::check_kebab_id(&id).map_err(|e| {
-                src.error(Some(key.span()), &field, format!("invalid component id \"{id}\": {e}"))
-                    .with_help("component ids are kebab-case, e.g. `my-component`")
+                src.error(
+                    Some(key.span()),
+                    &field,
+                    format!("invalid component id \"{id}\": {e}"),
+                )
+                .with_help("component ids are kebab-case, e.g. `my-component`")
             })?;
             let reader = TableReader::from_value(src, field, value)?;
             let component = parse_component(id.clone(), reader, &variables, &mut warnings)?;
@@ -67,7 +75,13 @@ pub(crate) fn parse(src: &SourceFile, doc: &DeTable<'_>, span: std::ops::Range<u
     };
     top.finish()?;
 
-    let triggers = normalise_triggers(src, raw_triggers, &mut components, &variables, &mut warnings)?;
+    let triggers = normalise_triggers(
+        src,
+        raw_triggers,
+        &mut components,
+        &variables,
+        &mut warnings,
+    )?;
     validate_http_base(src, doc, &application)?;
 
     Ok(Manifest {
@@ -81,11 +95,24 @@ pub(crate) fn parse(src: &SourceFile, doc: &DeTable<'_>, span: std::ops::Range<u
     })
 }
 
-fn parse_application(mut app: TableReader<'_, '_>, warnings: &mut Vec<String>) -> Result<Application> {
+fn parse_application(
+    mut app: TableReader<'_, '_>,
+    warnings: &mut Vec<String>,
+) -> Result<Application> {
     let name = app.required_string("name")?.into_inner();
-    let version = app.string("version")?.map(Spanned::into_inner).unwrap_or_default();
-    let description = app.string("description")?.map(Spanned::into_inner).unwrap_or_default();
-    let authors = app.string_list("authors")?.into_iter().map(Spanned::into_inner).collect();
+    let version = app
+        .string("version")?
+        .map(Spanned::into_inner)
+        .unwrap_or_default();
+    let description = app
+        .string("description")?
+        .map(Spanned::into_inner)
+        .unwrap_or_default();
+    let authors = app
+        .string_list("authors")?
+        .into_iter()
+        .map(Spanned::into_inner)
+        .collect();
     app.ignore("targets");
     app.ignore("tool");
     let mut http_base = None;
@@ -135,7 +162,11 @@ fn validate_http_base(src: &SourceFile, doc: &DeTable<'_>, app: &Application) ->
                 .and_then(|h| h.get("base"))
                 .map(|b| b.span());
             Err(src
-                .error(span, "application.trigger.http.base", format!("base \"{other}\" is not supported"))
+                .error(
+                    span,
+                    "application.trigger.http.base",
+                    format!("base \"{other}\" is not supported"),
+                )
                 .with_help("remove `base` and put the prefix in each trigger's `route`"))
         }
     }
@@ -148,7 +179,11 @@ pub(crate) fn parse_variables(vars: TableReader<'_, '_>) -> Result<IndexMap<Stri
         let field = format!("variables.{name}");
         names::check_lower_snake_id(&name).map_err(|e| {
             vars.src
-                .error(Some(key.span()), &field, format!("invalid variable name \"{name}\": {e}"))
+                .error(
+                    Some(key.span()),
+                    &field,
+                    format!("invalid variable name \"{name}\": {e}"),
+                )
                 .with_help("variable names are lower snake_case, e.g. `api_key`")
         })?;
         let mut v = TableReader::from_value(vars.src, field.clone(), value)?;
@@ -195,7 +230,10 @@ pub(crate) fn parse_component_with(
     warnings: &mut Vec<String>,
 ) -> Result<Component> {
     let span = c.span.clone();
-    let description = c.string("description")?.map(Spanned::into_inner).unwrap_or_default();
+    let description = c
+        .string("description")?
+        .map(Spanned::into_inner)
+        .unwrap_or_default();
     let (source, source_span) = match c.get("source") {
         Some(v) => (parse_source(c.src, &c.field_path("source"), v)?, v.span()),
         None => {
@@ -210,7 +248,11 @@ pub(crate) fn parse_component_with(
         None => Vec::new(),
         Some(v) => parse_files(c.src, &c.field_path("files"), v, warnings)?,
     };
-    let exclude_files = c.string_list("exclude_files")?.into_iter().map(Spanned::into_inner).collect();
+    let exclude_files = c
+        .string_list("exclude_files")?
+        .into_iter()
+        .map(Spanned::into_inner)
+        .collect();
 
     let mut environment = IndexMap::new();
     for (k, v) in c.string_map("environment")? {
@@ -241,14 +283,22 @@ pub(crate) fn parse_component_with(
         let field = c.field_path(&format!("{variables_key}.{}", name.get_ref()));
         names::check_lower_snake_id(name.get_ref()).map_err(|e| {
             c.src
-                .error(Some(name.span()), &field, format!("invalid variable name \"{}\": {e}", name.get_ref()))
+                .error(
+                    Some(name.span()),
+                    &field,
+                    format!("invalid variable name \"{}\": {e}", name.get_ref()),
+                )
                 .with_help("component variable names are lower snake_case")
         })?;
         check_template(&c, &field, &template, app_variables)?;
         variables.insert(name.into_inner(), template.into_inner());
     }
 
-    let ai_models = c.string_list("ai_models")?.into_iter().map(Spanned::into_inner).collect();
+    let ai_models = c
+        .string_list("ai_models")?
+        .into_iter()
+        .map(Spanned::into_inner)
+        .collect();
     let build = match c.table("build")? {
         Some(b) => Some(parse_build(b)?),
         None => None,
@@ -257,7 +307,9 @@ pub(crate) fn parse_component_with(
         Some(d) => parse_dependencies(d)?,
         None => IndexMap::new(),
     };
-    let dependencies_inherit_configuration = c.bool("dependencies_inherit_configuration")?.unwrap_or(false);
+    let dependencies_inherit_configuration = c
+        .bool("dependencies_inherit_configuration")?
+        .unwrap_or(false);
     c.ignore("profile");
     c.ignore("tool");
     c.ignore("targets");
@@ -287,8 +339,12 @@ fn labels(c: &mut TableReader<'_, '_>, key: &'static str) -> Result<Vec<String>>
     let mut out = Vec::new();
     for label in c.string_list(key)? {
         names::check_label(label.get_ref()).map_err(|e| {
-            c.error(label.span(), key, format!("invalid label \"{}\": {e}", label.get_ref()))
-                .with_help("labels look like `default`, `my-store` or `my_store`")
+            c.error(
+                label.span(),
+                key,
+                format!("invalid label \"{}\": {e}", label.get_ref()),
+            )
+            .with_help("labels look like `default`, `my-store` or `my_store`")
         })?;
         out.push(label.into_inner());
     }
@@ -303,14 +359,20 @@ fn check_template(
 ) -> Result<()> {
     let used = names::template_variables(template.get_ref()).map_err(|e| {
         c.src
-            .error(Some(template.span()), field, format!("invalid variable template: {e}"))
+            .error(
+                Some(template.span()),
+                field,
+                format!("invalid variable template: {e}"),
+            )
             .with_help("templates look like `{{ variable_name }}`; there is no escaping")
     })?;
     for name in used {
         if !app_variables.contains_key(&name) {
             let defined: Vec<&str> = app_variables.keys().map(String::as_str).collect();
             let help = if defined.is_empty() {
-                format!("declare it at the top level: `[variables]` then `{name} = {{ default = \"...\" }}`")
+                format!(
+                    "declare it at the top level: `[variables]` then `{name} = {{ default = \"...\" }}`"
+                )
             } else {
                 format!("application variables: {}", defined.join(", "))
             };
@@ -342,7 +404,10 @@ fn check_outbound_host(
         return Ok(());
     }
     let err = |msg: String, help: &str| {
-        Err(c.src.error(Some(host.span()), &field, msg).with_help(help.to_string()))
+        Err(c
+            .src
+            .error(Some(host.span()), &field, msg)
+            .with_help(help.to_string()))
     };
     if entry == "insecure:allow-all" {
         return err(
@@ -363,14 +428,22 @@ fn check_outbound_host(
         );
     }
     let authority = rest.strip_suffix('/').unwrap_or(rest);
-    if authority.contains('/') && !authority.split('/').nth(1).is_some_and(|p| p.split(':').next().is_some_and(|n| n.parse::<u8>().is_ok())) {
+    if authority.contains('/')
+        && !authority
+            .split('/')
+            .nth(1)
+            .is_some_and(|p| p.split(':').next().is_some_and(|n| n.parse::<u8>().is_ok()))
+    {
         return err(
             format!("\"{entry}\": paths are not allowed in allowed_outbound_hosts"),
             "remove the path: only scheme, host and port are matched",
         );
     }
     if authority.is_empty() {
-        return err(format!("\"{entry}\" has no host"), "write a host such as `example.com`, or `*`");
+        return err(
+            format!("\"{entry}\" has no host"),
+            "write a host such as `example.com`, or `*`",
+        );
     }
     Ok(())
 }
@@ -378,30 +451,47 @@ fn check_outbound_host(
 /// Converts a deprecated `allowed_http_hosts` entry as Spin does.
 pub(crate) fn convert_allowed_http_host(host: &str) -> std::result::Result<Vec<String>, String> {
     if host == "insecure:allow-all" {
-        return Ok(vec!["http://*:*".into(), "https://*:*".into(), "http://self".into()]);
+        return Ok(vec![
+            "http://*:*".into(),
+            "https://*:*".into(),
+            "http://self".into(),
+        ]);
     }
     if host == "self" {
         return Ok(vec!["http://self".into()]);
     }
-    let bare = if let Some(rest) = host.strip_prefix("http://").or_else(|| host.strip_prefix("https://")) {
+    let bare = if let Some(rest) = host
+        .strip_prefix("http://")
+        .or_else(|| host.strip_prefix("https://"))
+    {
         rest
     } else if host.contains("://") {
-        return Err(format!("One or more allowed_http_hosts entries was invalid: \"{host}\" (only http and https are allowed)"));
+        return Err(format!(
+            "One or more allowed_http_hosts entries was invalid: \"{host}\" (only http and https are allowed)"
+        ));
     } else {
         host
     };
     let bare = bare.strip_suffix('/').unwrap_or(bare);
     if bare.is_empty() || bare.contains('/') {
-        return Err(format!("One or more allowed_http_hosts entries was invalid: \"{host}\" (paths are not allowed)"));
+        return Err(format!(
+            "One or more allowed_http_hosts entries was invalid: \"{host}\" (paths are not allowed)"
+        ));
     }
     Ok(vec![format!("http://{bare}"), format!("https://{bare}")])
 }
 
-pub(crate) fn parse_source(src: &SourceFile, field: &str, v: &Spanned<DeValue<'_>>) -> Result<ComponentSource> {
+pub(crate) fn parse_source(
+    src: &SourceFile,
+    field: &str,
+    v: &Spanned<DeValue<'_>>,
+) -> Result<ComponentSource> {
     match v.get_ref() {
         DeValue::String(s) => {
             if s.is_empty() {
-                return Err(src.error(Some(v.span()), field, "source path is empty").with_help("give the path of the component's .wasm file"));
+                return Err(src
+                    .error(Some(v.span()), field, "source path is empty")
+                    .with_help("give the path of the component's .wasm file"));
             }
             Ok(ComponentSource::Local(s.to_string()))
         }
@@ -442,7 +532,11 @@ pub(crate) fn parse_source(src: &SourceFile, field: &str, v: &Spanned<DeValue<'_
             }
         }
         other => Err(src
-            .error(Some(v.span()), field, format!("expected a path or a table, found {}", type_name(other)))
+            .error(
+                Some(v.span()),
+                field,
+                format!("expected a path or a table, found {}", type_name(other)),
+            )
             .with_help("e.g. `source = \"target/app.wasm\"`")),
     }
 }
@@ -455,8 +549,14 @@ fn parse_files(
 ) -> Result<Vec<FileMount>> {
     let DeValue::Array(items) = v.get_ref() else {
         return Err(src
-            .error(Some(v.span()), field, format!("expected an array, found {}", type_name(v.get_ref())))
-            .with_help("e.g. `files = [\"static/**/*\", { source = \"assets\", destination = \"/\" }]`"));
+            .error(
+                Some(v.span()),
+                field,
+                format!("expected an array, found {}", type_name(v.get_ref())),
+            )
+            .with_help(
+                "e.g. `files = [\"static/**/*\", { source = \"assets\", destination = \"/\" }]`",
+            ));
     };
     let mut out = Vec::new();
     for item in items {
@@ -464,7 +564,11 @@ fn parse_files(
             DeValue::String(s) => {
                 let s = s.to_string();
                 let trimmed = s.trim_end_matches('/');
-                if trimmed == "." || trimmed == ".." || trimmed.ends_with("/.") || trimmed.ends_with("/..") {
+                if trimmed == "."
+                    || trimmed == ".."
+                    || trimmed.ends_with("/.")
+                    || trimmed.ends_with("/..")
+                {
                     return Err(src
                         .error(Some(item.span()), field, format!("\"{s}\" is not a valid files entry: it may not be or end in `.` or `..`"))
                         .with_help("name the directory's contents instead, e.g. `./*` or `dir/**/*`"));
@@ -481,7 +585,14 @@ fn parse_files(
                 t.finish()?;
                 if !destination.get_ref().starts_with('/') {
                     return Err(src
-                        .error(Some(destination.span()), format!("{field}.destination"), format!("destination \"{}\" must be an absolute guest path", destination.get_ref()))
+                        .error(
+                            Some(destination.span()),
+                            format!("{field}.destination"),
+                            format!(
+                                "destination \"{}\" must be an absolute guest path",
+                                destination.get_ref()
+                            ),
+                        )
                         .with_help("start it with `/`, e.g. `destination = \"/static\"`"));
                 }
                 out.push(FileMount::Placement {
@@ -491,8 +602,14 @@ fn parse_files(
             }
             other => {
                 return Err(src
-                    .error(Some(item.span()), field, format!("expected a string or a table, found {}", type_name(other)))
-                    .with_help("entries are paths/globs or `{ source = \"...\", destination = \"/...\" }`"));
+                    .error(
+                        Some(item.span()),
+                        field,
+                        format!("expected a string or a table, found {}", type_name(other)),
+                    )
+                    .with_help(
+                        "entries are paths/globs or `{ source = \"...\", destination = \"/...\" }`",
+                    ));
             }
         }
     }
@@ -504,7 +621,11 @@ fn parse_build(mut b: TableReader<'_, '_>) -> Result<BuildConfig> {
         None => {
             return Err(b
                 .src
-                .error(Some(b.span.clone()), b.field_path("command"), "missing required field")
+                .error(
+                    Some(b.span.clone()),
+                    b.field_path("command"),
+                    "missing required field",
+                )
                 .with_help("add `command = \"...\"` (or a list of commands)"));
         }
         Some(v) => match v.get_ref() {
@@ -514,14 +635,29 @@ fn parse_build(mut b: TableReader<'_, '_>) -> Result<BuildConfig> {
                 .map(|i| b.as_string("command", i).map(Spanned::into_inner))
                 .collect::<Result<_>>()?,
             other => {
-                return Err(b.error(v.span(), "command", format!("expected a string or an array of strings, found {}", type_name(other))));
+                return Err(b.error(
+                    v.span(),
+                    "command",
+                    format!(
+                        "expected a string or an array of strings, found {}",
+                        type_name(other)
+                    ),
+                ));
             }
         },
     };
     let workdir = b.string("workdir")?.map(Spanned::into_inner);
-    let watch = b.string_list("watch")?.into_iter().map(Spanned::into_inner).collect();
+    let watch = b
+        .string_list("watch")?
+        .into_iter()
+        .map(Spanned::into_inner)
+        .collect();
     b.finish()?;
-    Ok(BuildConfig { commands, workdir, watch })
+    Ok(BuildConfig {
+        commands,
+        workdir,
+        watch,
+    })
 }
 
 fn parse_dependencies(deps: TableReader<'_, '_>) -> Result<IndexMap<String, Dependency>> {
@@ -542,8 +678,14 @@ fn parse_dependencies(deps: TableReader<'_, '_>) -> Result<IndexMap<String, Depe
                 if !is_package {
                     return Err(deps
                         .src
-                        .error(Some(value.span()), &field, "a plain dependency name needs `package`")
-                        .with_help(format!("write `{name} = {{ version = \"{version}\", package = \"ns:pkg\" }}`")));
+                        .error(
+                            Some(value.span()),
+                            &field,
+                            "a plain dependency name needs `package`",
+                        )
+                        .with_help(format!(
+                            "write `{name} = {{ version = \"{version}\", package = \"ns:pkg\" }}`"
+                        )));
                 }
                 Dependency::Package {
                     version: version.to_string(),
@@ -568,16 +710,39 @@ fn parse_dependencies(deps: TableReader<'_, '_>) -> Result<IndexMap<String, Depe
                 match (version, path, url, component) {
                     (Some(version), None, None, None) => {
                         if !is_package && package.is_none() {
-                            return Err(deps.src.error(Some(span), &field, "a plain dependency name needs `package`").with_help("add `package = \"namespace:package\"`"));
+                            return Err(deps
+                                .src
+                                .error(
+                                    Some(span),
+                                    &field,
+                                    "a plain dependency name needs `package`",
+                                )
+                                .with_help("add `package = \"namespace:package\"`"));
                         }
-                        Dependency::Package { version, registry, package, export }
+                        Dependency::Package {
+                            version,
+                            registry,
+                            package,
+                            export,
+                        }
                     }
                     (None, Some(path), None, None) => Dependency::Local { path, export },
                     (None, None, Some(url), None) => match digest {
-                        Some(digest) => Dependency::Remote { url, digest, export },
-                        None => return Err(deps.src.error(Some(span), &field, "a `url` dependency needs a `digest`").with_help("add `digest = \"sha256:...\"`")),
+                        Some(digest) => Dependency::Remote {
+                            url,
+                            digest,
+                            export,
+                        },
+                        None => {
+                            return Err(deps
+                                .src
+                                .error(Some(span), &field, "a `url` dependency needs a `digest`")
+                                .with_help("add `digest = \"sha256:...\"`"));
+                        }
                     },
-                    (None, None, None, Some(component)) => Dependency::AppComponent { component, export },
+                    (None, None, None, Some(component)) => {
+                        Dependency::AppComponent { component, export }
+                    }
                     _ => {
                         return Err(deps
                             .src
@@ -587,7 +752,14 @@ fn parse_dependencies(deps: TableReader<'_, '_>) -> Result<IndexMap<String, Depe
                 }
             }
             other => {
-                return Err(deps.src.error(Some(value.span()), &field, format!("expected a version string or a table, found {}", type_name(other))));
+                return Err(deps.src.error(
+                    Some(value.span()),
+                    &field,
+                    format!(
+                        "expected a version string or a table, found {}",
+                        type_name(other)
+                    ),
+                ));
             }
         };
         out.insert(name, dep);
@@ -607,11 +779,20 @@ fn parse_triggers<'a, 'i>(
         let field = format!("trigger.{ty}");
         let DeValue::Array(items) = value.get_ref() else {
             return Err(src
-                .error(Some(value.span()), &field, format!("expected an array of tables, found {}", type_name(value.get_ref())))
+                .error(
+                    Some(value.span()),
+                    &field,
+                    format!(
+                        "expected an array of tables, found {}",
+                        type_name(value.get_ref())
+                    ),
+                )
                 .with_help(format!("write each trigger as `[[trigger.{ty}]]`")));
         };
         if ty != "http" && ty != "redis" {
-            warnings.push(format!("trigger type `{ty}` is not built into Gyre; its triggers will not run"));
+            warnings.push(format!(
+                "trigger type `{ty}` is not built into Gyre; its triggers will not run"
+            ));
         }
         for item in items {
             let mut t = TableReader::from_value(src, &field, item)?;
@@ -619,11 +800,20 @@ fn parse_triggers<'a, 'i>(
             let component = match t.get("component") {
                 None => None,
                 Some(v) => match v.get_ref() {
-                    DeValue::String(s) => Some(ComponentRef::Named(Spanned::new(v.span(), s.to_string()))),
+                    DeValue::String(s) => {
+                        Some(ComponentRef::Named(Spanned::new(v.span(), s.to_string())))
+                    }
                     DeValue::Table(_) => Some(ComponentRef::Inline(v)),
                     other => {
                         return Err(t
-                            .error(v.span(), "component", format!("expected a component id or an inline table, found {}", type_name(other)))
+                            .error(
+                                v.span(),
+                                "component",
+                                format!(
+                                    "expected a component id or an inline table, found {}",
+                                    type_name(other)
+                                ),
+                            )
                             .with_help("e.g. `component = \"my-component\"`"));
                     }
                 },
@@ -656,8 +846,14 @@ pub(crate) fn parse_http_trigger(t: &mut TableReader<'_, '_>) -> Result<HttpTrig
         None => {
             return Err(t
                 .src
-                .error(Some(t.span.clone()), t.field_path("route"), "missing required field")
-                .with_help("add `route = \"/...\"` (every path) or a path such as `route = \"/api/...\"`"));
+                .error(
+                    Some(t.span.clone()),
+                    t.field_path("route"),
+                    "missing required field",
+                )
+                .with_help(
+                    "add `route = \"/...\"` (every path) or a path such as `route = \"/api/...\"`",
+                ));
         }
         Some(v) => match v.get_ref() {
             DeValue::String(s) => HttpRoute::Path(s.to_string()),
@@ -675,7 +871,13 @@ pub(crate) fn parse_http_trigger(t: &mut TableReader<'_, '_>) -> Result<HttpTrig
                 }
             }
             other => {
-                return Err(t.error(v.span(), "route", format!("expected a path string, found {}", type_name(other))).with_help("e.g. `route = \"/hello\"`"));
+                return Err(t
+                    .error(
+                        v.span(),
+                        "route",
+                        format!("expected a path string, found {}", type_name(other)),
+                    )
+                    .with_help("e.g. `route = \"/hello\"`"));
             }
         },
     };
@@ -694,16 +896,28 @@ pub(crate) fn parse_http_trigger(t: &mut TableReader<'_, '_>) -> Result<HttpTrig
                         && ep.get_ref() != "_start"
                     {
                         return Err(t
-                            .error(ep.span(), "executor.entrypoint", format!("WAGI entrypoint \"{}\" is not supported", ep.get_ref()))
-                            .with_help("remove `entrypoint`: WAGI modules are run through `_start`"));
+                            .error(
+                                ep.span(),
+                                "executor.entrypoint",
+                                format!("WAGI entrypoint \"{}\" is not supported", ep.get_ref()),
+                            )
+                            .with_help(
+                                "remove `entrypoint`: WAGI modules are run through `_start`",
+                            ));
                     }
                     HttpExecutor::Wagi {
-                        argv: argv.map(Spanned::into_inner).unwrap_or_else(|| "${SCRIPT_NAME} ${ARGS}".into()),
+                        argv: argv
+                            .map(Spanned::into_inner)
+                            .unwrap_or_else(|| "${SCRIPT_NAME} ${ARGS}".into()),
                     }
                 }
                 other => {
                     return Err(t
-                        .error(ty.span(), "executor.type", format!("unknown executor type \"{other}\""))
+                        .error(
+                            ty.span(),
+                            "executor.type",
+                            format!("unknown executor type \"{other}\""),
+                        )
                         .with_help("valid executor types: http (default), spin, wagi"));
                 }
             }
@@ -717,7 +931,13 @@ pub(crate) fn parse_http_trigger(t: &mut TableReader<'_, '_>) -> Result<HttpTrig
                 Some(code) => match u16::try_from(*code.get_ref()) {
                     Ok(c) if (100..=999).contains(&c) => c,
                     _ => {
-                        return Err(s.error(code.span(), "status_code", format!("{} is not an HTTP status code", code.get_ref())).with_help("use a code from 100 to 999, e.g. 200 or 404"));
+                        return Err(s
+                            .error(
+                                code.span(),
+                                "status_code",
+                                format!("{} is not an HTTP status code", code.get_ref()),
+                            )
+                            .with_help("use a code from 100 to 999, e.g. 200 or 404"));
                     }
                 },
             };
@@ -728,7 +948,11 @@ pub(crate) fn parse_http_trigger(t: &mut TableReader<'_, '_>) -> Result<HttpTrig
                 .collect();
             let body = s.string("body")?.map(Spanned::into_inner);
             s.finish()?;
-            Some(StaticResponse { status, headers, body })
+            Some(StaticResponse {
+                status,
+                headers,
+                body,
+            })
         }
     };
     if let Some(deps) = t.table("dependencies")? {
@@ -736,7 +960,11 @@ pub(crate) fn parse_http_trigger(t: &mut TableReader<'_, '_>) -> Result<HttpTrig
             if key.get_ref() != "middleware" {
                 return Err(deps
                     .src
-                    .error(Some(key.span()), deps.field_path(key.get_ref()), "HTTP triggers only take `middleware` dependencies")
+                    .error(
+                        Some(key.span()),
+                        deps.field_path(key.get_ref()),
+                        "HTTP triggers only take `middleware` dependencies",
+                    )
                     .with_help("write `dependencies.middleware = [...]`"));
             }
         }
@@ -767,8 +995,14 @@ fn normalise_triggers(
         if let Some(id) = &t.id {
             if ids.contains(id.get_ref()) {
                 return Err(src
-                    .error(Some(id.span()), format!("trigger.{}.id", t.trigger_type), format!("duplicate trigger id \"{}\"", id.get_ref()))
-                    .with_help("give each trigger its own id, or leave `id` out to have one generated"));
+                    .error(
+                        Some(id.span()),
+                        format!("trigger.{}.id", t.trigger_type),
+                        format!("duplicate trigger id \"{}\"", id.get_ref()),
+                    )
+                    .with_help(
+                        "give each trigger its own id, or leave `id` out to have one generated",
+                    ));
             }
             ids.push(id.get_ref().clone());
         }
@@ -782,10 +1016,14 @@ fn normalise_triggers(
             None => None,
             Some(ComponentRef::Named(name)) => {
                 if !components.contains_key(name.get_ref()) {
-                    let mut defined: Vec<&str> = explicit_names.iter().map(String::as_str).collect();
+                    let mut defined: Vec<&str> =
+                        explicit_names.iter().map(String::as_str).collect();
                     defined.sort_unstable();
                     let mut help = if defined.is_empty() {
-                        format!("define it with `[component.{}]` and a `source`, or write the component inline", name.get_ref())
+                        format!(
+                            "define it with `[component.{}]` and a `source`, or write the component inline",
+                            name.get_ref()
+                        )
                     } else {
                         format!("defined: {}", defined.join(", "))
                     };
@@ -796,7 +1034,11 @@ fn normalise_triggers(
                         .error(
                             Some(name.span()),
                             format!("trigger.{}.component", t.trigger_type),
-                            format!("component `{}` is used by trigger #{} but not defined", name.get_ref(), index + 1),
+                            format!(
+                                "component `{}` is used by trigger #{} but not defined",
+                                name.get_ref(),
+                                index + 1
+                            ),
                         )
                         .with_help(help));
                 }
@@ -804,9 +1046,15 @@ fn normalise_triggers(
             }
             Some(ComponentRef::Inline(value)) => {
                 inline_count += 1;
-                let preferred = t.id.as_ref().map(|id| format!("{}-component", id.get_ref()));
+                let preferred =
+                    t.id.as_ref()
+                        .map(|id| format!("{}-component", id.get_ref()));
                 let id = match preferred {
-                    Some(p) if names::check_kebab_id(&p).is_ok() && !components.contains_key(&p) => p,
+                    Some(p)
+                        if names::check_kebab_id(&p).is_ok() && !components.contains_key(&p) =>
+                    {
+                        p
+                    }
                     _ => {
                         let mut n = inline_count;
                         loop {
@@ -818,7 +1066,11 @@ fn normalise_triggers(
                         }
                     }
                 };
-                let reader = TableReader::from_value(src, format!("trigger.{}.component", t.trigger_type), value)?;
+                let reader = TableReader::from_value(
+                    src,
+                    format!("trigger.{}.component", t.trigger_type),
+                    value,
+                )?;
                 let component = parse_component(id.clone(), reader, variables, warnings)?;
                 components.insert(id.clone(), component);
                 Some(id)
@@ -833,7 +1085,9 @@ fn normalise_triggers(
         let id = match id {
             Some(id) => id.into_inner(),
             None => {
-                let preferred = component.as_ref().map(|c| format!("{c}-{trigger_type}-trigger"));
+                let preferred = component
+                    .as_ref()
+                    .map(|c| format!("{c}-{trigger_type}-trigger"));
                 match preferred {
                     Some(p) if !ids.contains(&p) => p,
                     _ => {
@@ -859,7 +1113,13 @@ fn normalise_triggers(
                 }
                 (Some(_), Some(_)) => {
                     return Err(src
-                        .error(Some(span), "trigger.http", format!("trigger `{id}` has both a `component` and a `static_response`"))
+                        .error(
+                            Some(span),
+                            "trigger.http",
+                            format!(
+                                "trigger `{id}` has both a `component` and a `static_response`"
+                            ),
+                        )
                         .with_help("keep one of them"));
                 }
                 _ => {}
@@ -867,7 +1127,11 @@ fn normalise_triggers(
         }
         if matches!(config, TriggerConfig::Redis(_)) && component.is_none() {
             return Err(src
-                .error(Some(span), "trigger.redis.component", "missing required field")
+                .error(
+                    Some(span),
+                    "trigger.redis.component",
+                    "missing required field",
+                )
                 .with_help("add `component = \"...\"`"));
         }
         triggers.push(Trigger {

@@ -2,7 +2,8 @@
 //! valid ones with what they normalise to.
 
 use gyre_manifest::{
-    ComponentSource, FileMount, HttpExecutor, HttpRoute, ManifestVersion, SourceFile, TriggerConfig, parse,
+    ComponentSource, FileMount, HttpExecutor, HttpRoute, ManifestVersion, SourceFile,
+    TriggerConfig, parse,
 };
 
 const HEAD: &str = "spin_manifest_version = 2\n[application]\nname = \"app\"\n";
@@ -10,56 +11,325 @@ const HEAD: &str = "spin_manifest_version = 2\n[application]\nname = \"app\"\n";
 /// (case, manifest, expected `line:column`, expected pieces of the message).
 /// Cases without `HEAD` write the whole file.
 const INVALID: &[(&str, &str, &str, &[&str])] = &[
-    ("no version", "[application]\nname = \"a\"\n", "1:1", &["`spin_manifest_version`: missing required field", "spin_manifest_version = 2"]),
-    ("version 3", "spin_manifest_version = 3\n", "1:25", &["invalid manifest version: 3"]),
-    ("version 2 as string", "spin_manifest_version = \"2\"\n", "1:25", &["written as an integer"]),
-    ("bad toml", "spin_manifest_version = 2\n[application\n", "2:", &["invalid TOML"]),
-    ("no application", "spin_manifest_version = 2\n[[trigger.http]]\nroute = \"/\"\ncomponent = \"a\"\n", "1:1", &["`application`: missing required table"]),
-    ("no name", "spin_manifest_version = 2\n[application]\nversion = \"1\"\n", "2:1", &["`application.name`: missing required field"]),
-    ("unknown app field", "spin_manifest_version = 2\n[application]\nname = \"a\"\nnmae = \"b\"\n", "4:1", &["`application.nmae`: unknown field", "valid fields here"]),
-    ("no triggers", HEAD, "1:1", &["`trigger`: missing required table", "[[trigger.http]]"]),
-    ("trigger not array", "spin_manifest_version = 2\n[application]\nname = \"a\"\n[trigger.http]\nroute = \"/\"\n", "4:1", &["`trigger.http`: expected an array of tables", "[[trigger.http]]"]),
-    ("undefined component", "[[trigger.http]]\nroute = \"/\"\ncomponent = \"api\"\n[[trigger.http]]\nroute = \"/b\"\ncomponent = \"apx\"\n[component.api]\nsource = \"a.wasm\"\n[component.worker]\nsource = \"w.wasm\"\n", "9:13", &["component `apx` is used by trigger #2 but not defined", "did you mean `api`?", "defined: api, worker"]),
-    ("no route", "[[trigger.http]]\ncomponent = \"a\"\n[component.a]\nsource = \"a.wasm\"\n", "4:1", &["`trigger.http.route`: missing required field"]),
-    ("route number", "[[trigger.http]]\nroute = 5\ncomponent = \"a\"\n[component.a]\nsource = \"a.wasm\"\n", "5:9", &["expected a path string, found an integer"]),
-    ("private false", "[[trigger.http]]\nroute = { private = false }\ncomponent = \"a\"\n[component.a]\nsource = \"a.wasm\"\n", "5:9", &["must be `{ private = true }`"]),
-    ("neither component nor static", "[[trigger.http]]\nroute = \"/\"\n", "4:1", &["has neither a `component` nor a `static_response`"]),
-    ("both component and static", "[[trigger.http]]\nroute = \"/\"\ncomponent = \"a\"\nstatic_response = { body = \"x\" }\n[component.a]\nsource = \"a.wasm\"\n", "4:1", &["has both a `component` and a `static_response`"]),
-    ("unknown trigger field", "[[trigger.http]]\nroute = \"/\"\ncomponent = \"a\"\nroutes = \"/x\"\n[component.a]\nsource = \"a.wasm\"\n", "7:1", &["`trigger.http.routes`: unknown field", "did you mean `route`?"]),
-    ("bad executor", "[[trigger.http]]\nroute = \"/\"\ncomponent = \"a\"\nexecutor = { type = \"cgi\" }\n[component.a]\nsource = \"a.wasm\"\n", "7:21", &["unknown executor type \"cgi\"", "http (default), spin, wagi"]),
-    ("wagi entrypoint", "[[trigger.http]]\nroute = \"/\"\ncomponent = \"a\"\nexecutor = { type = \"wagi\", entrypoint = \"main\" }\n[component.a]\nsource = \"a.wasm\"\n", "7:42", &["WAGI entrypoint \"main\" is not supported"]),
-    ("static bad status", "[[trigger.http]]\nroute = \"/\"\nstatic_response = { status_code = 42 }\n", "6:35", &["42 is not an HTTP status code"]),
-    ("http base", "[application.trigger.http]\nbase = \"/api\"\n[[trigger.http]]\nroute = \"/\"\nstatic_response = {}\n", "5:8", &["base \"/api\" is not supported"]),
-    ("component id underscore", "[[trigger.http]]\nroute = \"/\"\ncomponent = \"my_comp\"\n[component.my_comp]\nsource = \"a.wasm\"\n", "7:12", &["invalid component id \"my_comp\"", "'-', not '_'"]),
-    ("component id digit", "[[trigger.http]]\nroute = \"/\"\ncomponent = \"1comp\"\n[component.1comp]\nsource = \"a.wasm\"\n", "7:12", &["must start with a letter"]),
-    ("no source", "[[trigger.http]]\nroute = \"/\"\ncomponent = \"a\"\n[component.a]\ndescription = \"x\"\n", "7:1", &["`component.a.source`: missing required field"]),
-    ("source number", "[[trigger.http]]\nroute = \"/\"\ncomponent = \"a\"\n[component.a]\nsource = 3\n", "8:10", &["expected a path or a table"]),
-    ("digest not sha256", "[[trigger.http]]\nroute = \"/\"\ncomponent = \"a\"\n[component.a]\nsource = { url = \"https://x/a.wasm\", digest = \"md5:abc\" }\n", "8:47", &["must start with `sha256:`"]),
-    ("digest short", "[[trigger.http]]\nroute = \"/\"\ncomponent = \"a\"\n[component.a]\nsource = { url = \"https://x/a.wasm\", digest = \"sha256:abc\" }\n", "8:47", &["64 hexadecimal digits"]),
-    ("source table incomplete", "[[trigger.http]]\nroute = \"/\"\ncomponent = \"a\"\n[component.a]\nsource = { url = \"https://x/a.wasm\" }\n", "8:10", &["needs `url` and `digest`"]),
-    ("unknown component field", "[[trigger.http]]\nroute = \"/\"\ncomponent = \"a\"\n[component.a]\nsource = \"a.wasm\"\nenviroment = { A = \"b\" }\n", "9:1", &["`component.a.enviroment`: unknown field", "did you mean `environment`?"]),
-    ("environment not strings", "[[trigger.http]]\nroute = \"/\"\ncomponent = \"a\"\n[component.a]\nsource = \"a.wasm\"\nenvironment = { A = 1 }\n", "9:21", &["expected a string, found an integer"]),
-    ("files dotdot", "[[trigger.http]]\nroute = \"/\"\ncomponent = \"a\"\n[component.a]\nsource = \"a.wasm\"\nfiles = [\"..\"]\n", "9:10", &["may not be or end in `.` or `..`"]),
-    ("files relative destination", "[[trigger.http]]\nroute = \"/\"\ncomponent = \"a\"\n[component.a]\nsource = \"a.wasm\"\nfiles = [{ source = \"s\", destination = \"d\" }]\n", "9:40", &["must be an absolute guest path"]),
-    ("files missing destination", "[[trigger.http]]\nroute = \"/\"\ncomponent = \"a\"\n[component.a]\nsource = \"a.wasm\"\nfiles = [{ source = \"s\" }]\n", "9:10", &["`component.a.files.destination`: missing required field"]),
-    ("kv label", "[[trigger.http]]\nroute = \"/\"\ncomponent = \"a\"\n[component.a]\nsource = \"a.wasm\"\nkey_value_stores = [\"my store\"]\n", "9:21", &["invalid label \"my store\"", "kebab-case or snake_case"]),
-    ("sqlite not list", "[[trigger.http]]\nroute = \"/\"\ncomponent = \"a\"\n[component.a]\nsource = \"a.wasm\"\nsqlite_databases = \"default\"\n", "9:20", &["expected an array of strings"]),
-    ("variable both", "[variables]\nv = { required = true, default = \"x\" }\n[[trigger.http]]\nroute = \"/\"\nstatic_response = {}\n", "5:5", &["must be `required` OR have a `default`"]),
-    ("variable neither", "[variables]\nv = { secret = true }\n[[trigger.http]]\nroute = \"/\"\nstatic_response = {}\n", "5:5", &["must be `required` OR have a `default`"]),
-    ("variable uppercase", "[variables]\nApi = { default = \"x\" }\n[[trigger.http]]\nroute = \"/\"\nstatic_response = {}\n", "5:1", &["invalid variable name \"Api\""]),
-    ("unknown variable in template", "[variables]\nhost = { default = \"x\" }\n[[trigger.http]]\nroute = \"/\"\ncomponent = \"a\"\n[component.a]\nsource = \"a.wasm\"\nvariables = { url = \"https://{{ hots }}\" }\n", "11:21", &["unknown variable \"hots\"", "application variables: host"]),
-    ("unmatched template", "[variables]\nhost = { default = \"x\" }\n[[trigger.http]]\nroute = \"/\"\ncomponent = \"a\"\n[component.a]\nsource = \"a.wasm\"\nvariables = { url = \"{{ host\" }\n", "11:21", &["unmatched `{{`"]),
-    ("outbound no scheme", "[[trigger.http]]\nroute = \"/\"\ncomponent = \"a\"\n[component.a]\nsource = \"a.wasm\"\nallowed_outbound_hosts = [\"example.com\"]\n", "9:27", &["\"example.com\" has no scheme"]),
-    ("outbound path", "[[trigger.http]]\nroute = \"/\"\ncomponent = \"a\"\n[component.a]\nsource = \"a.wasm\"\nallowed_outbound_hosts = [\"https://example.com/api\"]\n", "9:27", &["paths are not allowed"]),
-    ("outbound allow-all", "[[trigger.http]]\nroute = \"/\"\ncomponent = \"a\"\n[component.a]\nsource = \"a.wasm\"\nallowed_outbound_hosts = [\"insecure:allow-all\"]\n", "9:27", &["`*://*:*`"]),
-    ("duplicate trigger id", "[[trigger.http]]\nid = \"t\"\nroute = \"/\"\nstatic_response = {}\n[[trigger.http]]\nid = \"t\"\nroute = \"/b\"\nstatic_response = {}\n", "9:6", &["duplicate trigger id \"t\""]),
-    ("build without command", "[[trigger.http]]\nroute = \"/\"\ncomponent = \"a\"\n[component.a]\nsource = \"a.wasm\"\n[component.a.build]\nworkdir = \"x\"\n", "9:1", &["`component.a.build.command`: missing required field"]),
-    ("dependency without package", "[[trigger.http]]\nroute = \"/\"\ncomponent = \"a\"\n[component.a]\nsource = \"a.wasm\"\n[component.a.dependencies]\nhelper = \"1.0\"\n", "10:10", &["a plain dependency name needs `package`"]),
-    ("dependency two sources", "[[trigger.http]]\nroute = \"/\"\ncomponent = \"a\"\n[component.a]\nsource = \"a.wasm\"\n[component.a.dependencies]\n\"a:b\" = { path = \"x.wasm\", version = \"1\" }\n", "10:9", &["exactly one of `version`, `path`, `url` or `component`"]),
-    ("http trigger dependency role", "[[trigger.http]]\nroute = \"/\"\ncomponent = \"a\"\ndependencies = { auth = [] }\n[component.a]\nsource = \"a.wasm\"\n", "7:18", &["only take `middleware`"]),
-    ("redis no channel", "[[trigger.redis]]\ncomponent = \"a\"\n[component.a]\nsource = \"a.wasm\"\n", "4:1", &["`trigger.redis.channel`: missing required field"]),
-    ("v1 no trigger", "spin_manifest_version = \"1\"\nname = \"a\"\n", "1:1", &["`trigger`: missing required field"]),
-    ("v1 bad http host", "spin_manifest_version = \"1\"\nname = \"a\"\ntrigger = { type = \"http\" }\n[[component]]\nid = \"a\"\nsource = \"a.wasm\"\nallowed_http_hosts = [\"ftp://x\"]\n[component.trigger]\nroute = \"/\"\n", "7:23", &["allowed_http_hosts entries was invalid"]),
+    (
+        "no version",
+        "[application]\nname = \"a\"\n",
+        "1:1",
+        &[
+            "`spin_manifest_version`: missing required field",
+            "spin_manifest_version = 2",
+        ],
+    ),
+    (
+        "version 3",
+        "spin_manifest_version = 3\n",
+        "1:25",
+        &["invalid manifest version: 3"],
+    ),
+    (
+        "version 2 as string",
+        "spin_manifest_version = \"2\"\n",
+        "1:25",
+        &["written as an integer"],
+    ),
+    (
+        "bad toml",
+        "spin_manifest_version = 2\n[application\n",
+        "2:",
+        &["invalid TOML"],
+    ),
+    (
+        "no application",
+        "spin_manifest_version = 2\n[[trigger.http]]\nroute = \"/\"\ncomponent = \"a\"\n",
+        "1:1",
+        &["`application`: missing required table"],
+    ),
+    (
+        "no name",
+        "spin_manifest_version = 2\n[application]\nversion = \"1\"\n",
+        "2:1",
+        &["`application.name`: missing required field"],
+    ),
+    (
+        "unknown app field",
+        "spin_manifest_version = 2\n[application]\nname = \"a\"\nnmae = \"b\"\n",
+        "4:1",
+        &["`application.nmae`: unknown field", "valid fields here"],
+    ),
+    (
+        "no triggers",
+        HEAD,
+        "1:1",
+        &["`trigger`: missing required table", "[[trigger.http]]"],
+    ),
+    (
+        "trigger not array",
+        "spin_manifest_version = 2\n[application]\nname = \"a\"\n[trigger.http]\nroute = \"/\"\n",
+        "4:1",
+        &[
+            "`trigger.http`: expected an array of tables",
+            "[[trigger.http]]",
+        ],
+    ),
+    (
+        "undefined component",
+        "[[trigger.http]]\nroute = \"/\"\ncomponent = \"api\"\n[[trigger.http]]\nroute = \"/b\"\ncomponent = \"apx\"\n[component.api]\nsource = \"a.wasm\"\n[component.worker]\nsource = \"w.wasm\"\n",
+        "9:13",
+        &[
+            "component `apx` is used by trigger #2 but not defined",
+            "did you mean `api`?",
+            "defined: api, worker",
+        ],
+    ),
+    (
+        "no route",
+        "[[trigger.http]]\ncomponent = \"a\"\n[component.a]\nsource = \"a.wasm\"\n",
+        "4:1",
+        &["`trigger.http.route`: missing required field"],
+    ),
+    (
+        "route number",
+        "[[trigger.http]]\nroute = 5\ncomponent = \"a\"\n[component.a]\nsource = \"a.wasm\"\n",
+        "5:9",
+        &["expected a path string, found an integer"],
+    ),
+    (
+        "private false",
+        "[[trigger.http]]\nroute = { private = false }\ncomponent = \"a\"\n[component.a]\nsource = \"a.wasm\"\n",
+        "5:9",
+        &["must be `{ private = true }`"],
+    ),
+    (
+        "neither component nor static",
+        "[[trigger.http]]\nroute = \"/\"\n",
+        "4:1",
+        &["has neither a `component` nor a `static_response`"],
+    ),
+    (
+        "both component and static",
+        "[[trigger.http]]\nroute = \"/\"\ncomponent = \"a\"\nstatic_response = { body = \"x\" }\n[component.a]\nsource = \"a.wasm\"\n",
+        "4:1",
+        &["has both a `component` and a `static_response`"],
+    ),
+    (
+        "unknown trigger field",
+        "[[trigger.http]]\nroute = \"/\"\ncomponent = \"a\"\nroutes = \"/x\"\n[component.a]\nsource = \"a.wasm\"\n",
+        "7:1",
+        &[
+            "`trigger.http.routes`: unknown field",
+            "did you mean `route`?",
+        ],
+    ),
+    (
+        "bad executor",
+        "[[trigger.http]]\nroute = \"/\"\ncomponent = \"a\"\nexecutor = { type = \"cgi\" }\n[component.a]\nsource = \"a.wasm\"\n",
+        "7:21",
+        &[
+            "unknown executor type \"cgi\"",
+            "http (default), spin, wagi",
+        ],
+    ),
+    (
+        "wagi entrypoint",
+        "[[trigger.http]]\nroute = \"/\"\ncomponent = \"a\"\nexecutor = { type = \"wagi\", entrypoint = \"main\" }\n[component.a]\nsource = \"a.wasm\"\n",
+        "7:42",
+        &["WAGI entrypoint \"main\" is not supported"],
+    ),
+    (
+        "static bad status",
+        "[[trigger.http]]\nroute = \"/\"\nstatic_response = { status_code = 42 }\n",
+        "6:35",
+        &["42 is not an HTTP status code"],
+    ),
+    (
+        "http base",
+        "[application.trigger.http]\nbase = \"/api\"\n[[trigger.http]]\nroute = \"/\"\nstatic_response = {}\n",
+        "5:8",
+        &["base \"/api\" is not supported"],
+    ),
+    (
+        "component id underscore",
+        "[[trigger.http]]\nroute = \"/\"\ncomponent = \"my_comp\"\n[component.my_comp]\nsource = \"a.wasm\"\n",
+        "7:12",
+        &["invalid component id \"my_comp\"", "'-', not '_'"],
+    ),
+    (
+        "component id digit",
+        "[[trigger.http]]\nroute = \"/\"\ncomponent = \"1comp\"\n[component.1comp]\nsource = \"a.wasm\"\n",
+        "7:12",
+        &["must start with a letter"],
+    ),
+    (
+        "no source",
+        "[[trigger.http]]\nroute = \"/\"\ncomponent = \"a\"\n[component.a]\ndescription = \"x\"\n",
+        "7:1",
+        &["`component.a.source`: missing required field"],
+    ),
+    (
+        "source number",
+        "[[trigger.http]]\nroute = \"/\"\ncomponent = \"a\"\n[component.a]\nsource = 3\n",
+        "8:10",
+        &["expected a path or a table"],
+    ),
+    (
+        "digest not sha256",
+        "[[trigger.http]]\nroute = \"/\"\ncomponent = \"a\"\n[component.a]\nsource = { url = \"https://x/a.wasm\", digest = \"md5:abc\" }\n",
+        "8:47",
+        &["must start with `sha256:`"],
+    ),
+    (
+        "digest short",
+        "[[trigger.http]]\nroute = \"/\"\ncomponent = \"a\"\n[component.a]\nsource = { url = \"https://x/a.wasm\", digest = \"sha256:abc\" }\n",
+        "8:47",
+        &["64 hexadecimal digits"],
+    ),
+    (
+        "source table incomplete",
+        "[[trigger.http]]\nroute = \"/\"\ncomponent = \"a\"\n[component.a]\nsource = { url = \"https://x/a.wasm\" }\n",
+        "8:10",
+        &["needs `url` and `digest`"],
+    ),
+    (
+        "unknown component field",
+        "[[trigger.http]]\nroute = \"/\"\ncomponent = \"a\"\n[component.a]\nsource = \"a.wasm\"\nenviroment = { A = \"b\" }\n",
+        "9:1",
+        &[
+            "`component.a.enviroment`: unknown field",
+            "did you mean `environment`?",
+        ],
+    ),
+    (
+        "environment not strings",
+        "[[trigger.http]]\nroute = \"/\"\ncomponent = \"a\"\n[component.a]\nsource = \"a.wasm\"\nenvironment = { A = 1 }\n",
+        "9:21",
+        &["expected a string, found an integer"],
+    ),
+    (
+        "files dotdot",
+        "[[trigger.http]]\nroute = \"/\"\ncomponent = \"a\"\n[component.a]\nsource = \"a.wasm\"\nfiles = [\"..\"]\n",
+        "9:10",
+        &["may not be or end in `.` or `..`"],
+    ),
+    (
+        "files relative destination",
+        "[[trigger.http]]\nroute = \"/\"\ncomponent = \"a\"\n[component.a]\nsource = \"a.wasm\"\nfiles = [{ source = \"s\", destination = \"d\" }]\n",
+        "9:40",
+        &["must be an absolute guest path"],
+    ),
+    (
+        "files missing destination",
+        "[[trigger.http]]\nroute = \"/\"\ncomponent = \"a\"\n[component.a]\nsource = \"a.wasm\"\nfiles = [{ source = \"s\" }]\n",
+        "9:10",
+        &["`component.a.files.destination`: missing required field"],
+    ),
+    (
+        "kv label",
+        "[[trigger.http]]\nroute = \"/\"\ncomponent = \"a\"\n[component.a]\nsource = \"a.wasm\"\nkey_value_stores = [\"my store\"]\n",
+        "9:21",
+        &["invalid label \"my store\"", "kebab-case or snake_case"],
+    ),
+    (
+        "sqlite not list",
+        "[[trigger.http]]\nroute = \"/\"\ncomponent = \"a\"\n[component.a]\nsource = \"a.wasm\"\nsqlite_databases = \"default\"\n",
+        "9:20",
+        &["expected an array of strings"],
+    ),
+    (
+        "variable both",
+        "[variables]\nv = { required = true, default = \"x\" }\n[[trigger.http]]\nroute = \"/\"\nstatic_response = {}\n",
+        "5:5",
+        &["must be `required` OR have a `default`"],
+    ),
+    (
+        "variable neither",
+        "[variables]\nv = { secret = true }\n[[trigger.http]]\nroute = \"/\"\nstatic_response = {}\n",
+        "5:5",
+        &["must be `required` OR have a `default`"],
+    ),
+    (
+        "variable uppercase",
+        "[variables]\nApi = { default = \"x\" }\n[[trigger.http]]\nroute = \"/\"\nstatic_response = {}\n",
+        "5:1",
+        &["invalid variable name \"Api\""],
+    ),
+    (
+        "unknown variable in template",
+        "[variables]\nhost = { default = \"x\" }\n[[trigger.http]]\nroute = \"/\"\ncomponent = \"a\"\n[component.a]\nsource = \"a.wasm\"\nvariables = { url = \"https://{{ hots }}\" }\n",
+        "11:21",
+        &["unknown variable \"hots\"", "application variables: host"],
+    ),
+    (
+        "unmatched template",
+        "[variables]\nhost = { default = \"x\" }\n[[trigger.http]]\nroute = \"/\"\ncomponent = \"a\"\n[component.a]\nsource = \"a.wasm\"\nvariables = { url = \"{{ host\" }\n",
+        "11:21",
+        &["unmatched `{{`"],
+    ),
+    (
+        "outbound no scheme",
+        "[[trigger.http]]\nroute = \"/\"\ncomponent = \"a\"\n[component.a]\nsource = \"a.wasm\"\nallowed_outbound_hosts = [\"example.com\"]\n",
+        "9:27",
+        &["\"example.com\" has no scheme"],
+    ),
+    (
+        "outbound path",
+        "[[trigger.http]]\nroute = \"/\"\ncomponent = \"a\"\n[component.a]\nsource = \"a.wasm\"\nallowed_outbound_hosts = [\"https://example.com/api\"]\n",
+        "9:27",
+        &["paths are not allowed"],
+    ),
+    (
+        "outbound allow-all",
+        "[[trigger.http]]\nroute = \"/\"\ncomponent = \"a\"\n[component.a]\nsource = \"a.wasm\"\nallowed_outbound_hosts = [\"insecure:allow-all\"]\n",
+        "9:27",
+        &["`*://*:*`"],
+    ),
+    (
+        "duplicate trigger id",
+        "[[trigger.http]]\nid = \"t\"\nroute = \"/\"\nstatic_response = {}\n[[trigger.http]]\nid = \"t\"\nroute = \"/b\"\nstatic_response = {}\n",
+        "9:6",
+        &["duplicate trigger id \"t\""],
+    ),
+    (
+        "build without command",
+        "[[trigger.http]]\nroute = \"/\"\ncomponent = \"a\"\n[component.a]\nsource = \"a.wasm\"\n[component.a.build]\nworkdir = \"x\"\n",
+        "9:1",
+        &["`component.a.build.command`: missing required field"],
+    ),
+    (
+        "dependency without package",
+        "[[trigger.http]]\nroute = \"/\"\ncomponent = \"a\"\n[component.a]\nsource = \"a.wasm\"\n[component.a.dependencies]\nhelper = \"1.0\"\n",
+        "10:10",
+        &["a plain dependency name needs `package`"],
+    ),
+    (
+        "dependency two sources",
+        "[[trigger.http]]\nroute = \"/\"\ncomponent = \"a\"\n[component.a]\nsource = \"a.wasm\"\n[component.a.dependencies]\n\"a:b\" = { path = \"x.wasm\", version = \"1\" }\n",
+        "10:9",
+        &["exactly one of `version`, `path`, `url` or `component`"],
+    ),
+    (
+        "http trigger dependency role",
+        "[[trigger.http]]\nroute = \"/\"\ncomponent = \"a\"\ndependencies = { auth = [] }\n[component.a]\nsource = \"a.wasm\"\n",
+        "7:18",
+        &["only take `middleware`"],
+    ),
+    (
+        "redis no channel",
+        "[[trigger.redis]]\ncomponent = \"a\"\n[component.a]\nsource = \"a.wasm\"\n",
+        "4:1",
+        &["`trigger.redis.channel`: missing required field"],
+    ),
+    (
+        "v1 no trigger",
+        "spin_manifest_version = \"1\"\nname = \"a\"\n",
+        "1:1",
+        &["`trigger`: missing required field"],
+    ),
+    (
+        "v1 bad http host",
+        "spin_manifest_version = \"1\"\nname = \"a\"\ntrigger = { type = \"http\" }\n[[component]]\nid = \"a\"\nsource = \"a.wasm\"\nallowed_http_hosts = [\"ftp://x\"]\n[component.trigger]\nroute = \"/\"\n",
+        "7:23",
+        &["allowed_http_hosts entries was invalid"],
+    ),
 ];
 
 fn full_text(body: &str) -> String {
@@ -85,7 +355,9 @@ fn invalid_manifests_give_located_errors() {
         };
         let expected_prefix = format!("apps/demo/spin.toml:{location}");
         if !err.starts_with(&expected_prefix) {
-            failures.push(format!("{case}: expected location {expected_prefix}, got:\n{err}"));
+            failures.push(format!(
+                "{case}: expected location {expected_prefix}, got:\n{err}"
+            ));
         }
         for piece in *pieces {
             if !err.contains(piece) {

@@ -1,0 +1,118 @@
+//! Reading a component's Wasm from its `source`.
+
+use std::path::Path;
+
+use anyhow::{Context as _, Result, bail};
+use gyre_manifest::{Component, ComponentSource, Manifest};
+use http_body_util::{BodyExt as _, Empty};
+use sha2::{Digest, Sha256};
+
+use crate::component_error;
+
+/// Largest remote source Gyre downloads.
+const MAX_DOWNLOAD_BYTES: usize = 512 << 20;
+
+pub(crate) async fn read(
+    manifest: &Manifest,
+    dir: &Path,
+    component: &Component,
+    download_cache: Option<&Path>,
+) -> Result<(Vec<u8>, String)> {
+    match &component.source {
+        ComponentSource::Local(path) => {
+            let full = dir.join(path);
+            match tokio::fs::read(&full).await {
+                Ok(bytes) => Ok((bytes, full.display().to_string())),
+                Err(e) => {
+                    let help = if component.build.is_some() {
+                        "run `gyre build` first to build it"
+                    } else {
+                        "check the path: it is relative to the manifest's directory"
+                    };
+                    Err(component_error(
+                        manifest,
+                        component,
+                        Some(component.source_span.clone()),
+                        "source",
+                        format!("cannot read {}: {e}", full.display()),
+                    )
+                    .with_help(help)
+                    .into())
+                }
+            }
+        }
+        ComponentSource::Remote { url, digest } => {
+            let expected = digest.trim_start_matches("sha256:").to_ascii_lowercase();
+            let cached = download_cache.map(|d| d.join(&expected));
+            if let Some(path) = &cached
+                && let Ok(bytes) = tokio::fs::read(path).await
+                && hex::encode(Sha256::digest(&bytes)) == expected
+            {
+                return Ok((bytes, url.clone()));
+            }
+            let bytes = download(url).await.map_err(|e| {
+                anyhow::Error::from(component_error(
+                    manifest,
+                    component,
+                    Some(component.source_span.clone()),
+                    "source",
+                    format!("cannot download {url}: {e:#}"),
+                ))
+            })?;
+            let actual = hex::encode(Sha256::digest(&bytes));
+            if actual != expected {
+                return Err(component_error(
+                    manifest,
+                    component,
+                    Some(component.source_span.clone()),
+                    "source.digest",
+                    format!("{url} has digest sha256:{actual}, but the manifest expects {digest}"),
+                )
+                .with_help("if the new file is the one you want, update `digest`")
+                .into());
+            }
+            if let Some(path) = &cached {
+                if let Some(parent) = path.parent() {
+                    tokio::fs::create_dir_all(parent).await.ok();
+                }
+                if let Err(e) = tokio::fs::write(path, &bytes).await {
+                    tracing::warn!("cannot cache {url} at {}: {e}", path.display());
+                }
+            }
+            Ok((bytes, url.clone()))
+        }
+        ComponentSource::Registry {
+            package, version, ..
+        } => Err(component_error(
+            manifest,
+            component,
+            Some(component.source_span.clone()),
+            "source",
+            format!("registry package sources ({package}@{version}) are not supported yet"),
+        )
+        .with_help(
+            "download the component and point `source` at the file, or use `{ url, digest }`",
+        )
+        .into()),
+    }
+}
+
+async fn download(url: &str) -> Result<Vec<u8>> {
+    let uri: http::Uri = url.parse().context("invalid URL")?;
+    if uri.scheme_str() != Some("http") {
+        bail!(
+            "only http:// downloads are supported so far; download the file and use a path source"
+        );
+    }
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<Empty<bytes::Bytes>>();
+    let response = client.get(uri).await.context("request failed")?;
+    if !response.status().is_success() {
+        bail!("server answered {}", response.status());
+    }
+    let body = http_body_util::Limited::new(response.into_body(), MAX_DOWNLOAD_BYTES)
+        .collect()
+        .await
+        .map_err(|e| anyhow::anyhow!("reading the body failed: {e}"))?;
+    Ok(body.to_bytes().to_vec())
+}

@@ -1,0 +1,328 @@
+//! `gyre up`: load an application and serve its triggers.
+
+use std::io::Write as _;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, bail};
+use clap::{Args, ValueEnum};
+use gyre_engine::{CacheOutcome, EngineOptions, GyreEngine, OutputEcho, OutputHub, StreamKind};
+use gyre_trigger_http::{HttpLoadOptions, HttpTrigger, RouteInfo, ServeOptions};
+
+pub(crate) const EXAMPLES: &str = "\
+Examples:
+  gyre up
+  gyre up -f ./my-app/spin.toml
+  gyre up --listen 127.0.0.1:0 -q
+  gyre up -e API_URL=http://localhost:8080 --log-dir ./logs";
+
+#[derive(Args, Debug)]
+pub(crate) struct UpArgs {
+    /// The application: a spin.toml, or a directory holding one.
+    #[arg(short = 'f', long = "from", value_name = "APPLICATION")]
+    from: Option<PathBuf>,
+
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, env = "SPIN_HTTP_LISTEN_ADDR", default_value = "127.0.0.1:3000")]
+    listen: String,
+
+    /// Environment variable for every component, as KEY=VALUE (repeatable).
+    #[arg(short = 'e', long = "env", value_name = "KEY=VALUE", value_parser = parse_key_value)]
+    env: Vec<(String, String)>,
+
+    /// Directory for application state (default: `.spin` next to the manifest).
+    #[arg(long, value_name = "DIR")]
+    state_dir: Option<PathBuf>,
+
+    /// Directory for component logs (default: `<state-dir>/logs`; "" turns file logs off).
+    #[arg(short = 'L', long, env = "SPIN_LOG_DIR", value_name = "DIR")]
+    log_dir: Option<PathBuf>,
+
+    /// Clear component log files at start instead of appending.
+    #[arg(long)]
+    truncate_logs: bool,
+
+    /// Do not read or write the compiled-code cache.
+    #[arg(long, env = "DISABLE_WASMTIME_CACHE")]
+    disable_cache: bool,
+
+    /// Directory for the compiled-code cache.
+    #[arg(long, env = "GYRE_CACHE_DIR", value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
+
+    /// Allocate instances on demand instead of from a pre-reserved pool.
+    #[arg(long)]
+    disable_pooling: bool,
+
+    /// Largest linear memory of one instance, in bytes.
+    #[arg(long, env = "SPIN_MAX_INSTANCE_MEMORY", value_name = "BYTES")]
+    max_instance_memory: Option<u64>,
+
+    /// How the startup listing is printed.
+    #[arg(long, value_enum, default_value_t = Format::Plain)]
+    format: Format,
+
+    /// Do not echo component output to the terminal.
+    #[arg(short = 'q', long, visible_alias = "sh", alias = "shush")]
+    quiet: bool,
+
+    /// Seconds in-flight requests may take to finish after Ctrl-C / SIGTERM.
+    #[arg(long, default_value_t = 10, value_name = "SECONDS")]
+    shutdown_grace: u64,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Plain,
+    Json,
+}
+
+fn parse_key_value(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("expected KEY=VALUE, got {s:?}")),
+    }
+}
+
+fn parse_listen(s: &str) -> Result<SocketAddr> {
+    let candidate = if s.starts_with(':') {
+        format!("127.0.0.1{s}")
+    } else {
+        s.to_string()
+    };
+    let addrs: Vec<SocketAddr> = candidate
+        .to_socket_addrs()
+        .with_context(|| {
+            format!("invalid listen address {s:?}: expected HOST:PORT, e.g. 127.0.0.1:3000")
+        })?
+        .collect();
+    addrs
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or_else(|| addrs.first())
+        .copied()
+        .with_context(|| format!("listen address {s:?} resolves to nothing"))
+}
+
+/// Echoes guest output to stderr, each line behind its component id.
+struct TerminalEcho;
+
+impl OutputEcho for TerminalEcho {
+    fn line(&self, component: &str, _stream: StreamKind, line: &[u8]) {
+        let mut err = std::io::stderr().lock();
+        let _ = write!(err, "[{component}] ");
+        let _ = err.write_all(line);
+        let _ = err.write_all(b"\n");
+    }
+}
+
+pub(crate) fn run(args: UpArgs) -> Result<ExitCode> {
+    init_logging();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(up(args))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("GYRE_LOG")
+        .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,gyre=info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .try_init();
+}
+
+async fn up(args: UpArgs) -> Result<()> {
+    let started = Instant::now();
+    let listen = parse_listen(&args.listen)?;
+    let manifest_path = gyre_app::resolve_manifest_path(args.from.as_deref())?;
+    let app = gyre_app::load(
+        &manifest_path,
+        &gyre_app::LoadOptions {
+            env: args.env.clone(),
+            download_cache: gyre_engine::default_cache_dir().map(|d| d.with_file_name("downloads")),
+        },
+    )
+    .await?;
+    for warning in &app.manifest.warnings {
+        tracing::warn!("{warning}");
+    }
+    if app.manifest.http_triggers().next().is_none() {
+        if app.manifest.redis_triggers().next().is_some() {
+            bail!("this application only has Redis triggers, which Gyre does not run yet");
+        }
+        bail!(
+            "No triggers in app: add an `[[trigger.http]]` to {}",
+            manifest_path.display()
+        );
+    }
+
+    let state_dir = args
+        .state_dir
+        .clone()
+        .unwrap_or_else(|| app.dir.join(".spin"));
+    let log_dir = match &args.log_dir {
+        Some(d) if d.as_os_str().is_empty() => None,
+        Some(d) => Some(d.clone()),
+        None => Some(state_dir.join("logs")),
+    };
+
+    let defaults = EngineOptions::default();
+    let engine_options = EngineOptions {
+        pooling: if args.disable_pooling {
+            Some(false)
+        } else {
+            pooling_from_env()
+        },
+        cache_dir: if args.disable_cache {
+            None
+        } else {
+            args.cache_dir.clone().or(defaults.cache_dir)
+        },
+        max_memory_bytes: args
+            .max_instance_memory
+            .unwrap_or(defaults.max_memory_bytes),
+        ..defaults
+    };
+    let engine = Arc::new(GyreEngine::new(&engine_options)?);
+    let echo: Option<Arc<dyn OutputEcho>> = if args.quiet {
+        None
+    } else {
+        Some(Arc::new(TerminalEcho))
+    };
+    let hub = OutputHub::new(echo)?;
+
+    let slow_notice = tokio::spawn(async {
+        tokio::time::sleep(Duration::from_millis(1250)).await;
+        tracing::info!("Preparing Wasm modules is taking a few seconds...");
+    });
+    let load_options = HttpLoadOptions {
+        output: &hub,
+        log_dir,
+        truncate_logs: args.truncate_logs,
+        max_memory_bytes: usize::try_from(engine_options.max_memory_bytes).unwrap_or(usize::MAX),
+    };
+    let loaded = HttpTrigger::load(&engine, &app, &load_options).await;
+    slow_notice.abort();
+    let (trigger, reports) = loaded?;
+    for report in &reports {
+        let how = match report.cache {
+            CacheOutcome::Hit => "compiled code loaded from cache",
+            CacheOutcome::Miss => "compiled and cached",
+            CacheOutcome::Disabled => "compiled (cache off)",
+        };
+        tracing::info!(
+            "component `{}` ({}): {how} in {} ms",
+            report.id,
+            report.handler,
+            report.load_time.as_millis()
+        );
+        if !report.stubbed.0.is_empty() {
+            tracing::info!(
+                "component `{}`: {} imported interfaces are not provided by Gyre yet and fail if called: {}",
+                report.id,
+                report.stubbed.0.len(),
+                report.stubbed.0.join(", ")
+            );
+        }
+    }
+    for warning in trigger.warnings() {
+        tracing::warn!("{warning}");
+    }
+    let routes = trigger.routes().to_vec();
+    let server = trigger
+        .bind(
+            listen,
+            ServeOptions {
+                shutdown_grace: Duration::from_secs(args.shutdown_grace),
+            },
+        )
+        .await?;
+    let base_url = format!("http://{}", server.local_addr());
+    print_listing(args.format, &base_url, &routes)?;
+    tracing::info!("ready in {} ms", started.elapsed().as_millis());
+
+    server.serve(shutdown_signal()).await?;
+    let dropped = hub.dropped_bytes();
+    if dropped > 0 {
+        tracing::warn!(
+            "{dropped} bytes of component output were dropped because they came faster than they could be written"
+        );
+    }
+    Ok(())
+}
+
+fn pooling_from_env() -> Option<bool> {
+    match std::env::var("SPIN_WASMTIME_POOLING").ok().as_deref() {
+        Some("1") | Some("true") => Some(true),
+        Some("0") | Some("false") => Some(false),
+        _ => None,
+    }
+}
+
+fn print_listing(format: Format, base_url: &str, routes: &[RouteInfo]) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    match format {
+        Format::Plain => {
+            writeln!(out)?;
+            writeln!(out, "Serving {base_url}")?;
+            writeln!(out, "Available Routes:")?;
+            for r in routes {
+                let path = r.route.strip_suffix("/...").unwrap_or(&r.route);
+                let wildcard = if r.wildcard { " (wildcard)" } else { "" };
+                writeln!(out, "  {}: {base_url}{path}{wildcard}", r.id)?;
+                if let Some(d) = &r.description {
+                    writeln!(out, "    {d}")?;
+                }
+            }
+        }
+        Format::Json => {
+            let routes: Vec<serde_json::Value> = routes
+                .iter()
+                .map(|r| {
+                    let mut v =
+                        serde_json::json!({ "id": r.id, "route": r.route, "wildcard": r.wildcard });
+                    if let (Some(d), Some(obj)) = (&r.description, v.as_object_mut()) {
+                        obj.insert("description".into(), d.clone().into());
+                    }
+                    v
+                })
+                .collect();
+            let listing = serde_json::json!({ "base_url": base_url, "routes": routes });
+            writeln!(out, "{listing}")?;
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutting down: no new connections; waiting for requests in flight");
+}

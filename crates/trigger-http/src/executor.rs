@@ -1,0 +1,465 @@
+//! Running a component for a request, by handler kind.
+//!
+//! The handler kind is detected once, at load, from the component's exports:
+//!
+//! | export                               | executor                                 |
+//! |--------------------------------------|------------------------------------------|
+//! | `wasi:http/incoming-handler@0.2.x`   | fresh instance per request               |
+//! | `wasi:http/handler@0.3.x` (final)    | instances reused (128 total, 16 at once, 1 s idle) |
+//! | `fermyon:spin/inbound-http`          | fresh instance, buffered request/response |
+//! | `wasi:cli/run` with `executor = wagi`| CGI: fresh instance per request          |
+//!
+//! wasi:http components run through Wasmtime's `ProxyHandler`, which owns
+//! the instance-reuse policy; Gyre supplies instantiation (from the
+//! component's `InstancePre`) and the policy's numbers.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, anyhow, bail};
+use bytes::Bytes;
+use gyre_app::manifest::HttpExecutor;
+use gyre_engine::{GyreEngine, HostState, InstanceConfig};
+use http_body_util::{BodyExt as _, Full};
+use wasmtime::component::{Component, GuestTaskId, InstancePre};
+use wasmtime::{Store, StoreContextMut};
+use wasmtime_wasi_http::WasiBody;
+use wasmtime_wasi_http::handler::{
+    HandlerState, Instance, ProxyHandler, ProxyPre, ShouldAccept, WorkerExpiration, WorkerState,
+    WorkerStatus,
+};
+
+use crate::server::{BoxError, ResponseBody, empty_response};
+use crate::wagi::WagiExecutor;
+
+mod spin_inbound {
+    wasmtime::component::bindgen!({
+        path: "wit/spin-inbound-http.wit",
+        world: "fermyon:spin/spin-http",
+        exports: { default: async },
+    });
+}
+
+/// Largest request or response body buffered by the Spin and WAGI
+/// executors (Spin's host buffer cap).
+pub(crate) const MAX_BUFFERED_BODY: usize = 128 << 20;
+
+/// Instance reuse for `wasi:http/handler@0.3` components (Spin's defaults).
+#[derive(Debug, Clone, Copy)]
+pub struct ReusePolicy {
+    /// Requests one instance may serve in total.
+    pub max_reuse: usize,
+    /// Requests one instance may serve at once.
+    pub max_concurrent: usize,
+    /// How long an idle instance is kept.
+    pub idle_timeout: Duration,
+}
+
+impl ReusePolicy {
+    const P3_DEFAULT: ReusePolicy = ReusePolicy {
+        max_reuse: 128,
+        max_concurrent: 16,
+        idle_timeout: Duration::from_secs(1),
+    };
+    const FRESH: ReusePolicy = ReusePolicy {
+        max_reuse: 1,
+        max_concurrent: 1,
+        idle_timeout: Duration::ZERO,
+    };
+}
+
+/// How a component is run.
+enum Handler {
+    WasiHttp(ProxyHandler<ComponentState>, &'static str),
+    SpinInbound(spin_inbound::SpinHttpPre<HostState>),
+    Wagi(WagiExecutor),
+}
+
+/// A loaded component and how to run it for a request.
+pub struct ComponentExecutor {
+    id: String,
+    handler: Handler,
+    engine: Arc<GyreEngine>,
+    config: InstanceConfig,
+}
+
+/// The handler kinds a component's exports name.
+fn detect(exports: &[String]) -> Result<Vec<&'static str>> {
+    let mut kinds = Vec::new();
+    for name in exports {
+        let kind = if name.starts_with("wasi:http/incoming-handler@0.2.") && !name.contains('-') {
+            "wasi-http-0.2"
+        } else if name.starts_with("wasi:http/incoming-handler@0.2.0-rc") {
+            bail!(
+                "the component exports `{name}`, a pre-release of wasi:http 0.2 that Gyre does not run; rebuild it with a current SDK"
+            );
+        } else if name.starts_with("wasi:http/handler@0.3.") && !name.contains('-') {
+            "wasi-http-0.3"
+        } else if name.starts_with("wasi:http/handler@0.3.0-") {
+            bail!(
+                "the component exports `{name}` (Rust SDK 6, Go SDK 3): this release candidate of wasi:http 0.3 is not \
+                 supported yet; build against the final `wasi:http/handler@0.3.0` (e.g. Python spin-sdk 5) or wasi:http 0.2"
+            );
+        } else if name == "fermyon:spin/inbound-http" {
+            "spin-inbound-http"
+        } else if name.starts_with("wasi:cli/run@0.2") {
+            "wasi-cli-run"
+        } else {
+            continue;
+        };
+        if !kinds.contains(&kind) {
+            kinds.push(kind);
+        }
+    }
+    Ok(kinds)
+}
+
+impl ComponentExecutor {
+    /// Detects the handler kind of a loaded component.
+    pub fn new(
+        engine: Arc<GyreEngine>,
+        id: &str,
+        component: Component,
+        pre: InstancePre<HostState>,
+        config: InstanceConfig,
+        executor: &HttpExecutor,
+    ) -> Result<Self> {
+        let exports: Vec<String> = component
+            .component_type()
+            .exports(engine.wasmtime())
+            .map(|(name, _)| name.to_string())
+            .collect();
+        let kinds = detect(&exports).map_err(|e| anyhow!("component `{id}`: {e}"))?;
+        let handler = match executor {
+            HttpExecutor::Wagi { argv } => {
+                if !kinds.contains(&"wasi-cli-run") {
+                    bail!(
+                        "component `{id}`: failed to find wasi command interface for wagi executor \
+                         (WAGI components are WASI commands exporting `wasi:cli/run` or `_start`)"
+                    );
+                }
+                Handler::Wagi(WagiExecutor::new(pre, argv.clone())?)
+            }
+            HttpExecutor::Http => {
+                let http_kinds: Vec<&str> = kinds
+                    .iter()
+                    .copied()
+                    .filter(|k| *k != "wasi-cli-run")
+                    .collect();
+                match http_kinds.as_slice() {
+                    [] => bail!(
+                        "component `{id}` exports no HTTP handler; it must export one of: \
+                         wasi:http/incoming-handler@0.2.x, wasi:http/handler@0.3.0, fermyon:spin/inbound-http \
+                         (or use `executor = {{ type = \"wagi\" }}` for a WASI command)"
+                    ),
+                    ["wasi-http-0.2"] => {
+                        let pre = wasmtime_wasi_http::p2::bindings::ProxyPre::new(pre)?;
+                        Handler::WasiHttp(
+                            ProxyHandler::new(ComponentState::new(
+                                &engine,
+                                id,
+                                ProxyPre::P2(pre),
+                                &config,
+                                ReusePolicy::FRESH,
+                            )),
+                            "wasi:http/incoming-handler@0.2",
+                        )
+                    }
+                    ["wasi-http-0.3"] => {
+                        let pre = wasmtime_wasi_http::p3::bindings::ServicePre::new(pre)?;
+                        Handler::WasiHttp(
+                            ProxyHandler::new(ComponentState::new(
+                                &engine,
+                                id,
+                                ProxyPre::P3(pre),
+                                &config,
+                                ReusePolicy::P3_DEFAULT,
+                            )),
+                            "wasi:http/handler@0.3.0",
+                        )
+                    }
+                    ["spin-inbound-http"] => {
+                        Handler::SpinInbound(spin_inbound::SpinHttpPre::new(pre)?)
+                    }
+                    _ => bail!(
+                        "component `{id}` exports multiple different handlers ({})",
+                        http_kinds.join(", ")
+                    ),
+                }
+            }
+        };
+        Ok(ComponentExecutor {
+            id: id.to_string(),
+            handler,
+            engine,
+            config,
+        })
+    }
+
+    /// The handler kind, for logs.
+    pub fn handler_name(&self) -> &'static str {
+        match &self.handler {
+            Handler::WasiHttp(_, name) => name,
+            Handler::SpinInbound(_) => "fermyon:spin/inbound-http",
+            Handler::Wagi(_) => "wagi",
+        }
+    }
+
+    /// The component id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Runs the component for one prepared request.
+    pub(crate) async fn handle(
+        &self,
+        request: http::Request<WasiBody>,
+        wagi_ctx: &crate::wagi::WagiContext,
+    ) -> Result<http::Response<ResponseBody>> {
+        match &self.handler {
+            Handler::WasiHttp(handler, _) => {
+                let response = handler
+                    .handle((), request)
+                    .await
+                    .map_err(anyhow::Error::from)?;
+                Ok(response.map(|b| b.map_err(|e| Box::new(e) as BoxError).boxed_unsync()))
+            }
+            Handler::SpinInbound(pre) => self.handle_spin(pre, request).await,
+            Handler::Wagi(wagi) => {
+                wagi.handle(&self.engine, &self.config, request, wagi_ctx)
+                    .await
+            }
+        }
+    }
+
+    async fn handle_spin(
+        &self,
+        pre: &spin_inbound::SpinHttpPre<HostState>,
+        request: http::Request<WasiBody>,
+    ) -> Result<http::Response<ResponseBody>> {
+        use spin_inbound::fermyon::spin::http_types::{Method, Request};
+        let (parts, body) = request.into_parts();
+        let method = match parts.method {
+            http::Method::GET => Method::Get,
+            http::Method::POST => Method::Post,
+            http::Method::PUT => Method::Put,
+            http::Method::DELETE => Method::Delete,
+            http::Method::PATCH => Method::Patch,
+            http::Method::HEAD => Method::Head,
+            http::Method::OPTIONS => Method::Options,
+            _ => return Ok(empty_response(http::StatusCode::METHOD_NOT_ALLOWED)),
+        };
+        let body = match http_body_util::Limited::new(body, MAX_BUFFERED_BODY)
+            .collect()
+            .await
+        {
+            Ok(b) => b.to_bytes(),
+            Err(_) => return Ok(empty_response(http::StatusCode::PAYLOAD_TOO_LARGE)),
+        };
+        let headers = parts
+            .headers
+            .iter()
+            .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.to_string(), v.to_string())))
+            .collect();
+        let uri = parts
+            .uri
+            .path_and_query()
+            .map_or("/", |p| p.as_str())
+            .to_string();
+        let guest_request = Request {
+            method,
+            uri,
+            headers,
+            params: Vec::new(),
+            body: Some(body.to_vec()),
+        };
+        let mut store = self.new_store()?;
+        let instance = pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(anyhow::Error::from)?;
+        let response = instance
+            .fermyon_spin_inbound_http()
+            .call_handle_request(&mut store, &guest_request)
+            .await
+            .map_err(anyhow::Error::from)?;
+        if !(100..=600).contains(&response.status) {
+            bail!(
+                "the component answered with status {}, which is not an HTTP status",
+                response.status
+            );
+        }
+        let mut builder = http::Response::builder().status(response.status);
+        if let Some(headers) = builder.headers_mut() {
+            for (k, v) in response.headers.unwrap_or_default() {
+                if let (Ok(name), Ok(value)) = (
+                    http::HeaderName::from_bytes(k.as_bytes()),
+                    http::HeaderValue::from_str(&v),
+                ) {
+                    headers.insert(name, value);
+                }
+            }
+        }
+        let body = Full::new(Bytes::from(response.body.unwrap_or_default()))
+            .map_err(|never| match never {})
+            .boxed_unsync();
+        Ok(builder.body(body)?)
+    }
+
+    fn new_store(&self) -> Result<Store<HostState>> {
+        self.config.new_store(self.engine.wasmtime(), |_| {})
+    }
+}
+
+/// Instantiation for Wasmtime's `ProxyHandler`.
+pub(crate) struct ComponentState {
+    engine: wasmtime::Engine,
+    id: Arc<str>,
+    pre: ProxyPre<HostState>,
+    config: InstanceConfig,
+    reuse: ReusePolicy,
+}
+
+impl ComponentState {
+    fn new(
+        engine: &GyreEngine,
+        id: &str,
+        pre: ProxyPre<HostState>,
+        config: &InstanceConfig,
+        reuse: ReusePolicy,
+    ) -> Self {
+        ComponentState {
+            engine: engine.wasmtime().clone(),
+            id: Arc::from(id),
+            pre,
+            config: config.clone(),
+            reuse,
+        }
+    }
+}
+
+impl HandlerState for ComponentState {
+    type StoreData = HostState;
+    type WorkerExpiration = IdleExpiration;
+    type WorkerState = Worker;
+
+    async fn instantiate(&self) -> wasmtime::Result<Instance<HostState, IdleExpiration, Worker>> {
+        let mut store = self
+            .config
+            .new_store(&self.engine, |_| {})
+            .map_err(wasmtime::Error::from_anyhow)?;
+        let proxy = self.pre.instantiate_async(&mut store).await?;
+        Ok(Instance {
+            store,
+            proxy,
+            view: wasmtime_wasi_http::WasiHttpView::http,
+            expiration: IdleExpiration {
+                idle_timeout: self.reuse.idle_timeout,
+                sleep: Box::pin(tokio::time::sleep(Duration::MAX)),
+            },
+            state: Worker {
+                id: self.id.clone(),
+                reuse: self.reuse,
+            },
+        })
+    }
+}
+
+/// Ends an idle instance after the reuse policy's idle timeout.
+pub(crate) struct IdleExpiration {
+    idle_timeout: Duration,
+    sleep: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl WorkerExpiration for IdleExpiration {
+    fn poll(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        status: WorkerStatus,
+        start: Instant,
+    ) -> Poll<()> {
+        let this = self.get_mut();
+        match status {
+            WorkerStatus::Idle => {
+                let Some(deadline) = start.checked_add(this.idle_timeout) else {
+                    return Poll::Pending;
+                };
+                let deadline = tokio::time::Instant::from_std(deadline);
+                if this.sleep.deadline() != deadline {
+                    this.sleep.as_mut().reset(deadline);
+                }
+                this.sleep.as_mut().poll(cx)
+            }
+            // No request deadline by default (as Spin); requests end when the
+            // guest answers or fails.
+            WorkerStatus::Requests | WorkerStatus::PostReturn => Poll::Pending,
+        }
+    }
+}
+
+/// One instance's reuse bookkeeping.
+pub(crate) struct Worker {
+    id: Arc<str>,
+    reuse: ReusePolicy,
+}
+
+impl WorkerState for Worker {
+    type StoreData = HostState;
+    type RequestData = ();
+
+    fn should_accept_request(&self, concurrent: usize, total: usize) -> ShouldAccept {
+        if total >= self.reuse.max_reuse {
+            ShouldAccept::Never
+        } else if concurrent >= self.reuse.max_concurrent {
+            ShouldAccept::No
+        } else {
+            ShouldAccept::Yes
+        }
+    }
+
+    fn on_request_start(
+        &self,
+        _store: StoreContextMut<'_, HostState>,
+        _data: (),
+        _task: GuestTaskId,
+    ) -> Pin<Box<dyn Future<Output = ()> + Send + Sync>> {
+        Box::pin(std::future::pending())
+    }
+
+    fn drop(&self, store: Store<HostState>, result: wasmtime::Result<()>) {
+        if let Err(e) = result {
+            tracing::error!(component = %self.id, "component instance failed: {e:?}");
+        }
+        drop(store);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::detect;
+
+    #[test]
+    fn handler_kinds_from_exports() {
+        let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            detect(&names(&["wasi:http/incoming-handler@0.2.3"])).ok(),
+            Some(vec!["wasi-http-0.2"])
+        );
+        assert_eq!(
+            detect(&names(&["wasi:http/handler@0.3.0"])).ok(),
+            Some(vec!["wasi-http-0.3"])
+        );
+        assert_eq!(
+            detect(&names(&["fermyon:spin/inbound-http"])).ok(),
+            Some(vec!["spin-inbound-http"])
+        );
+        assert_eq!(
+            detect(&names(&["wasi:cli/run@0.2.0", "other"])).ok(),
+            Some(vec!["wasi-cli-run"])
+        );
+        let rc = detect(&names(&["wasi:http/handler@0.3.0-rc-2026-03-15"])).expect_err("rc");
+        assert!(rc.to_string().contains("not supported yet"), "{rc}");
+    }
+}
