@@ -89,13 +89,16 @@ pub struct ComponentExecutor {
 fn detect(exports: &[String]) -> Result<Vec<&'static str>> {
     let mut kinds = Vec::new();
     for name in exports {
-        let kind = if name.starts_with("wasi:http/incoming-handler@0.2.") && !name.contains('-') {
+        let prerelease = name
+            .rsplit_once('@')
+            .is_some_and(|(_, version)| version.contains('-'));
+        let kind = if name.starts_with("wasi:http/incoming-handler@0.2.") && !prerelease {
             "wasi-http-0.2"
         } else if name.starts_with("wasi:http/incoming-handler@0.2.0-rc") {
             bail!(
                 "the component exports `{name}`, a pre-release of wasi:http 0.2 that Gyre does not run; rebuild it with a current SDK"
             );
-        } else if name.starts_with("wasi:http/handler@0.3.") && !name.contains('-') {
+        } else if name.starts_with("wasi:http/handler@0.3.") && !prerelease {
             "wasi-http-0.3"
         } else if name.starts_with("wasi:http/handler@0.3.0-") {
             bail!(

