@@ -328,7 +328,7 @@ mod tests {
                 ("X-A".into(), "b".into())
             ]
         );
-        assert_eq!(ok.body_start, 40);
+        assert_eq!(ok.body_start, 36);
         let redirect = parse_cgi_response(b"Location: /x\n\n").expect("valid");
         assert_eq!(redirect.status, 302);
         let status = parse_cgi_response(b"Status: 404 Not Found\nContent-Type: text/plain\n\nno")

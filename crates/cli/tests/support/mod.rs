@@ -1,0 +1,301 @@
+//! Test harness: real `gyre up` processes on loopback, real guests.
+//!
+//! Guests are built by `tests/apps/build.sh` into `target/guests/`; a
+//! missing guest fails the test with the command that builds it. Every
+//! server listens on port 0 and is killed when its handle drops.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("repo root")
+}
+
+/// Absolute path of a built guest.
+pub fn guest(name: &str) -> String {
+    let dir = std::env::var_os("GYRE_GUESTS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target/guests"));
+    let path = dir.join(format!("{name}.wasm"));
+    assert!(
+        path.is_file(),
+        "guest {} is missing: build the test guests with `tests/apps/build.sh` (or run `.ci/run`)",
+        path.display()
+    );
+    path.display().to_string()
+}
+
+/// An application in a temporary directory.
+pub struct TestApp {
+    pub dir: tempfile::TempDir,
+}
+
+impl TestApp {
+    /// Writes `spin.toml`; `{guest:NAME}` becomes the guest's absolute path.
+    pub fn new(manifest: &str) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut text = manifest.to_string();
+        while let Some(start) = text.find("{guest:") {
+            let end = start + text[start..].find('}').expect("closing brace");
+            let name = text[start + 7..end].to_string();
+            text.replace_range(start..=end, &guest(&name));
+        }
+        std::fs::write(dir.path().join("spin.toml"), text).expect("write manifest");
+        TestApp { dir }
+    }
+
+    pub fn write(&self, rel: &str, contents: &[u8]) {
+        let path = self.dir.path().join(rel);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(path, contents).expect("write");
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+/// Compiled code shared by every test of a run, so each guest compiles once.
+pub fn shared_cache_dir() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("compile-cache")
+}
+
+pub struct Gyre {
+    child: Child,
+    pub base: String,
+    pub stdout: Arc<Mutex<String>>,
+    pub stderr: Arc<Mutex<String>>,
+}
+
+pub fn gyre_command() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_gyre"))
+}
+
+fn drain(reader: impl Read + Send + 'static, into: Arc<Mutex<String>>) {
+    std::thread::spawn(move || {
+        let mut reader = BufReader::new(reader);
+        let mut line = String::new();
+        while reader.read_line(&mut line).map(|n| n > 0).unwrap_or(false) {
+            into.lock().expect("lock").push_str(&line);
+            line.clear();
+        }
+    });
+}
+
+impl Gyre {
+    /// `gyre up` in the app's directory with the shared compile cache.
+    pub fn up(app: &TestApp, args: &[&str]) -> Gyre {
+        let cache = shared_cache_dir();
+        Gyre::up_with(
+            app,
+            args,
+            &[("GYRE_CACHE_DIR", cache.to_str().expect("utf8"))],
+        )
+    }
+
+    pub fn up_with(app: &TestApp, args: &[&str], env: &[(&str, &str)]) -> Gyre {
+        let mut cmd = gyre_command();
+        cmd.current_dir(app.path())
+            .arg("up")
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            .env_remove("SPIN_HTTP_LISTEN_ADDR")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn gyre");
+        let stdout = Arc::new(Mutex::new(String::new()));
+        let stderr = Arc::new(Mutex::new(String::new()));
+        drain(child.stdout.take().expect("stdout"), stdout.clone());
+        drain(child.stderr.take().expect("stderr"), stderr.clone());
+        let deadline = Instant::now() + Duration::from_secs(300);
+        loop {
+            let found = serving_url(&stdout.lock().expect("lock"));
+            if let Some(base) = found {
+                return Gyre {
+                    child,
+                    base,
+                    stdout,
+                    stderr,
+                };
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                std::thread::sleep(Duration::from_millis(100));
+                panic!(
+                    "gyre up exited with {status} before serving\nstdout:\n{}\nstderr:\n{}",
+                    stdout.lock().expect("lock"),
+                    stderr.lock().expect("lock")
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "gyre up did not start serving in time\nstderr:\n{}",
+                stderr.lock().expect("lock")
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().expect("lock").clone()
+    }
+
+    pub fn stdout(&self) -> String {
+        self.stdout.lock().expect("lock").clone()
+    }
+
+    pub fn get(&self, path: &str) -> Resp {
+        request("GET", &self.url(path), &[], None)
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "gyre did not exit after SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Gyre {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `http://…` from the `Serving http://…` line.
+pub fn serving_url(stdout: &str) -> Option<String> {
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("Serving "))
+        .map(|s| s.trim().to_string())
+        .or_else(|| {
+            stdout.lines().find_map(|l| {
+                serde_json::from_str::<serde_json::Value>(l)
+                    .ok()
+                    .and_then(|v| {
+                        v.get("base_url")
+                            .and_then(|b| b.as_str())
+                            .map(str::to_string)
+                    })
+            })
+        })
+}
+
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Resp {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn header_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .headers
+            .iter()
+            .map(|(k, _)| k.to_ascii_lowercase())
+            .collect();
+        names.sort();
+        names
+    }
+}
+
+pub fn agent() -> ureq::Agent {
+    ureq::AgentBuilder::new()
+        .timeout(Duration::from_secs(120))
+        .redirects(0)
+        .build()
+}
+
+pub fn request(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&[u8]>) -> Resp {
+    let mut req = agent().request(method, url);
+    for (k, v) in headers {
+        req = req.set(k, v);
+    }
+    let result = match body {
+        Some(b) => req.send_bytes(b),
+        None => req.call(),
+    };
+    let response = match result {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("{method} {url} failed: {e}"),
+    };
+    into_resp(response)
+}
+
+pub fn into_resp(response: ureq::Response) -> Resp {
+    let status = response.status();
+    let headers = response
+        .headers_names()
+        .into_iter()
+        .flat_map(|n| {
+            response
+                .all(&n)
+                .into_iter()
+                .map(|v| (n.clone(), v.to_string()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let mut body = Vec::new();
+    response
+        .into_reader()
+        .read_to_end(&mut body)
+        .expect("read body");
+    Resp {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// Peak resident memory of a process, in KiB (Linux).
+pub fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM")
+}
