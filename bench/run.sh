@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# Gyre's HTTP benchmark. Measures, on this machine, over loopback:
+#   1. requests/s and latency for raw hyper, the tiny WAT guest and the
+#      Python SDK 5 guest, with the same load generator (wrk);
+#   2. time from `gyre up` to the first 200, cold (empty compile cache) and
+#      warm, for the tiny and the Python guest.
+# Numbers go to stdout as a Markdown table. Needs wrk (apt) and the guests
+# (tests/apps/build.sh). Runs bounded: each load run lasts DURATION seconds.
+#
+#   bench/run.sh                 # defaults: 10 s per run, 32 connections
+#   DURATION=5 CONNECTIONS=64 bench/run.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION="${DURATION:-10}"
+CONNECTIONS="${CONNECTIONS:-32}"
+THREADS="${THREADS:-1}"
+
+command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 1; }
+tests/apps/build.sh hello-wat py5-http >&2
+cargo build --release -p gyre -p gyre-bench-raw-hyper >&2
+GYRE=target/release/gyre
+RAW=target/release/gyre-bench-raw-hyper
+WORK="$(mktemp -d)"
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
+
+app() { # app NAME GUEST -> directory with a one-route app
+  mkdir -p "$WORK/$1"
+  cat > "$WORK/$1/spin.toml" <<TOML
+spin_manifest_version = 2
+[application]
+name = "$1"
+[[trigger.http]]
+route = "/..."
+component = { source = "$PWD/target/guests/$2.wasm" }
+TOML
+  echo "$WORK/$1"
+}
+
+wait_serving() { # wait_serving LOGFILE -> base URL
+  for _ in $(seq 1 6000); do
+    if grep -q '^Serving ' "$1" 2>/dev/null; then grep -m1 '^Serving ' "$1" | cut -d' ' -f2; return; fi
+    sleep 0.01
+  done
+  echo "server did not start: $(cat "$1")" >&2; exit 1
+}
+
+load() { # load NAME URL -> one table row
+  curl -sf "$2" >/dev/null
+  wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency "$2" > "$WORK/wrk.txt"
+  local rps p50 p99
+  rps="$(awk '/Requests\/sec/ {print $2}' "$WORK/wrk.txt")"
+  p50="$(awk '$1=="50%" {print $2}' "$WORK/wrk.txt")"
+  p99="$(awk '$1=="99%" {print $2}' "$WORK/wrk.txt")"
+  printf '| %s | %s | %s | %s |\n' "$1" "$rps" "$p50" "$p99"
+  echo "$rps"  > "$WORK/rps-$1"
+}
+
+echo "## Throughput ($(nproc) cores, wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s, loopback)"
+echo
+echo "| server | requests/s | p50 | p99 |"
+echo "|---|---|---|---|"
+"$RAW" 127.0.0.1:0 > "$WORK/raw.log" & RAWPID=$!
+load raw-hyper "$(wait_serving "$WORK/raw.log")/"
+kill $RAWPID; wait $RAWPID 2>/dev/null || true
+
+CACHE="$WORK/cache"
+for pair in "tiny:hello-wat:/" "python:py5-http:/hello"; do
+  IFS=: read -r name guest path <<<"$pair"
+  dir="$(app "$name" "$guest")"
+  GYRE_CACHE_DIR="$CACHE" "$GYRE" up -f "$dir" --listen 127.0.0.1:0 -q > "$WORK/$name.log" 2>"$WORK/$name.err" & PID=$!
+  load "gyre-$name" "$(wait_serving "$WORK/$name.log")$path"
+  kill -TERM $PID; wait $PID 2>/dev/null || true
+done
+raw="$(cat "$WORK/rps-raw-hyper")"; tiny="$(cat "$WORK/rps-gyre-tiny")"
+echo
+awk -v r="$raw" -v t="$tiny" 'BEGIN { printf "tiny guest / raw hyper: %.0f%%\n", 100 * t / r }'
+
+first_200() { # first_200 DIR PATH CACHE -> milliseconds from start to the first 200
+  local start end url
+  start="$(date +%s%N)"
+  GYRE_CACHE_DIR="$3" "$GYRE" up -f "$1" --listen 127.0.0.1:0 -q > "$WORK/start.log" 2>/dev/null & local pid=$!
+  url="$(wait_serving "$WORK/start.log")$2"
+  until curl -sf -o /dev/null "$url"; do sleep 0.001; done
+  end="$(date +%s%N)"
+  kill -TERM $pid; wait $pid 2>/dev/null || true
+  echo $(( (end - start) / 1000000 ))
+}
+
+echo
+echo "## Start to first 200 (median of 5)"
+echo
+echo "| guest | cold cache (ms) | warm cache (ms) |"
+echo "|---|---|---|"
+for pair in "tiny:hello-wat:/" "python:py5-http:/hello"; do
+  IFS=: read -r name guest path <<<"$pair"
+  dir="$(app "$name-start" "$guest")"
+  cold=(); warm=()
+  for i in 1 2 3 4 5; do
+    rm -rf "$WORK/start-cache"
+    cold+=("$(first_200 "$dir" "$path" "$WORK/start-cache")")
+    warm+=("$(first_200 "$dir" "$path" "$WORK/start-cache")")
+  done
+  median() { printf '%s\n' "$@" | sort -n | sed -n 3p; }
+  printf '| %s | %s | %s |\n' "$name" "$(median "${cold[@]}")" "$(median "${warm[@]}")"
+done
