@@ -42,7 +42,8 @@ hash_of() { # hash_of NAME TOOLS-STRING -> content hash of the app's sources
   {
     echo "$tools"
     sha256sum "$HERE/build.sh"
-    (cd "$HERE/$name" && find . -type f ! -path './node_modules/*' ! -name 'package-lock.json' ! -name '*.wasm' ! -name '*.buildData.json' -print0 | sort -z | xargs -0 sha256sum)
+    (cd "$HERE/$name" && find . -type f ! -path './node_modules/*' ! -path '*/__pycache__/*' ! -path './.spin/*' \
+      ! -name 'package-lock.json' ! -name '*.wasm' ! -name '*.buildData.json' ! -name 'precompiled-source.js*' -print0 | sort -z | xargs -0 sha256sum)
     if [[ "$name" == spin-inbound ]]; then sha256sum "$ROOT/crates/trigger-http/wit/spin-inbound-http.wit"; fi
   } | sha256sum | cut -c1-32
 }
@@ -90,7 +91,7 @@ build_py3() {
 
 build_js() {
   local dir="$HERE/js-http"
-  (cd "$dir" && npm install --no-audit --no-fund --silent >&2)
+  (cd "$dir" && npm install --no-audit --no-fund --no-package-lock --silent >&2)
   rm -f "$dir/app.wasm" "$dir"/*.buildData.json
   (cd "$dir" && npx --no-install j2w -i app.js -o app.wasm >&2)
   [[ -s "$dir/app.wasm" ]] || { log "j2w did not produce app.wasm"; exit 1; }
