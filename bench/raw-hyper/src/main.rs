@@ -12,7 +12,9 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
-    let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:0".to_string());
+    let addr = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:0".to_string());
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     println!("Serving http://{}", listener.local_addr()?);
     let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
@@ -22,12 +24,14 @@ async fn main() -> std::io::Result<()> {
         let builder = builder.clone();
         tokio::spawn(async move {
             let service = hyper::service::service_fn(|_req| async {
-                let body = StreamBody::new(futures::stream::iter([Ok::<_, Infallible>(Frame::data(Bytes::from_static(
-                    b"Hello, Gyre!\n",
-                )))]));
+                let body = StreamBody::new(futures::stream::iter([Ok::<_, Infallible>(
+                    Frame::data(Bytes::from_static(b"Hello, Gyre!\n")),
+                )]));
                 Ok::<_, Infallible>(hyper::Response::new(body))
             });
-            let _ = builder.serve_connection(TokioIo::new(stream), service).await;
+            let _ = builder
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
         });
     }
 }

@@ -145,11 +145,18 @@ async fn up(args: UpArgs) -> Result<()> {
     let started = Instant::now();
     let listen = parse_listen(&args.listen)?;
     let manifest_path = gyre_app::resolve_manifest_path(args.from.as_deref())?;
+    let compile_cache = args
+        .cache_dir
+        .clone()
+        .or_else(gyre_engine::default_cache_dir);
     let app = gyre_app::load(
         &manifest_path,
         &gyre_app::LoadOptions {
             env: args.env.clone(),
-            download_cache: gyre_engine::default_cache_dir().map(|d| d.with_file_name("downloads")),
+            // Downloaded sources sit beside the compiled-code cache.
+            download_cache: compile_cache
+                .as_deref()
+                .map(|d| d.with_file_name("downloads")),
         },
     )
     .await?;

@@ -180,3 +180,96 @@ fn help_and_version() {
         assert!(help.contains(flag), "{flag} missing from:\n{help}");
     }
 }
+
+/// Serves `body` to `count` HTTP requests on loopback; returns the URL.
+fn serve_bytes(body: Vec<u8>, count: usize) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(count) {
+            let Ok(mut stream) = stream else { continue };
+            let mut buf = [0u8; 4096];
+            let mut seen = Vec::new();
+            while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                match stream.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => seen.extend_from_slice(&buf[..n]),
+                }
+            }
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = stream.write_all(head.as_bytes());
+            let _ = stream.write_all(&body);
+        }
+    });
+    format!("http://{addr}/component.wasm")
+}
+
+#[test]
+fn remote_sources_are_checked_against_their_digest() {
+    use sha2::{Digest, Sha256};
+    let bytes = std::fs::read(support::guest("hello-wat")).expect("guest");
+    let digest = hex::encode(Sha256::digest(&bytes));
+    let cache = tempfile::tempdir().expect("cache");
+    let compile_cache = cache.path().join("compiled");
+    let env = [("GYRE_CACHE_DIR", compile_cache.to_str().expect("utf8"))];
+
+    let url = serve_bytes(bytes.clone(), 1);
+    let manifest = format!(
+        "spin_manifest_version = 2\n[application]\nname = \"remote\"\n[[trigger.http]]\nroute = \"/...\"\ncomponent = \"remote\"\n\
+         [component.remote]\nsource = {{ url = \"{url}\", digest = \"sha256:{digest}\" }}\n"
+    );
+    let app = TestApp::new(&manifest);
+    let gyre = Gyre::up_with(&app, &["-q"], &env);
+    assert_eq!(gyre.get("/").text(), "Hello, Gyre!\n");
+    drop(gyre);
+    // The server answered once: the second start uses the downloaded copy.
+    let again = Gyre::up_with(&app, &["-q"], &env);
+    assert_eq!(again.get("/").status, 200);
+    drop(again);
+
+    let wrong = "0".repeat(64);
+    let url = serve_bytes(bytes, 1);
+    let app = TestApp::new(&format!(
+        "spin_manifest_version = 2\n[application]\nname = \"remote\"\n[[trigger.http]]\nroute = \"/...\"\ncomponent = \"remote\"\n\
+         [component.remote]\nsource = {{ url = \"{url}\", digest = \"sha256:{wrong}\" }}\n"
+    ));
+    let out = gyre_command()
+        .current_dir(app.path())
+        .args(["up", "--listen", "127.0.0.1:0"])
+        .envs(env)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "has digest sha256:{digest}, but the manifest expects sha256:{wrong}"
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains("spin.toml:8:10"), "{stderr}");
+}
+
+#[test]
+fn version_1_manifests_run() {
+    let app = TestApp::new(
+        "spin_manifest_version = \"1\"\nname = \"legacy\"\nversion = \"1.0.0\"\ntrigger = { type = \"http\", base = \"/\" }\n\
+         [[component]]\nid = \"hello_world\"\nsource = \"{guest:hello-wat}\"\n[component.trigger]\nroute = \"/hello\"\n",
+    );
+    let gyre = Gyre::up(&app, &[]);
+    assert_eq!(gyre.get("/hello").text(), "Hello, Gyre!\n");
+    assert!(
+        gyre.stdout().contains("  hello-world: "),
+        "{}",
+        gyre.stdout()
+    );
+    assert!(
+        gyre.stderr().contains("version 1 manifest"),
+        "{}",
+        gyre.stderr()
+    );
+}
