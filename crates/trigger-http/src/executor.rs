@@ -63,15 +63,14 @@ impl ReusePolicy {
         max_concurrent: 16,
         idle_timeout: Duration::from_secs(1),
     };
-    const FRESH: ReusePolicy = ReusePolicy {
-        max_reuse: 1,
-        max_concurrent: 1,
-        idle_timeout: Duration::ZERO,
-    };
 }
 
 /// How a component is run.
 enum Handler {
+    /// `wasi:http/incoming-handler@0.2`: a fresh instance per request, called
+    /// directly from the connection's task.
+    WasiHttpP2(wasmtime_wasi_http::p2::bindings::ProxyPre<HostState>),
+    /// `wasi:http/handler@0.3`: instances reused through Wasmtime's `ProxyHandler`.
     WasiHttp(ProxyHandler<ComponentState>, &'static str),
     SpinInbound(spin_inbound::SpinHttpPre<HostState>),
     Wagi(WagiExecutor),
@@ -158,17 +157,7 @@ impl ComponentExecutor {
                          (or use `executor = {{ type = \"wagi\" }}` for a WASI command)"
                     ),
                     ["wasi-http-0.2"] => {
-                        let pre = wasmtime_wasi_http::p2::bindings::ProxyPre::new(pre)?;
-                        Handler::WasiHttp(
-                            ProxyHandler::new(ComponentState::new(
-                                &engine,
-                                id,
-                                ProxyPre::P2(pre),
-                                &config,
-                                ReusePolicy::FRESH,
-                            )),
-                            "wasi:http/incoming-handler@0.2",
-                        )
+                        Handler::WasiHttpP2(wasmtime_wasi_http::p2::bindings::ProxyPre::new(pre)?)
                     }
                     ["wasi-http-0.3"] => {
                         let pre = wasmtime_wasi_http::p3::bindings::ServicePre::new(pre)?;
@@ -204,6 +193,7 @@ impl ComponentExecutor {
     /// The handler kind, for logs.
     pub fn handler_name(&self) -> &'static str {
         match &self.handler {
+            Handler::WasiHttpP2(_) => "wasi:http/incoming-handler@0.2",
             Handler::WasiHttp(_, name) => name,
             Handler::SpinInbound(_) => "fermyon:spin/inbound-http",
             Handler::Wagi(_) => "wagi",
@@ -215,6 +205,15 @@ impl ComponentExecutor {
         &self.id
     }
 
+    #[doc(hidden)]
+    pub async fn bench_handle(
+        &self,
+        request: http::Request<WasiBody>,
+    ) -> Result<http::Response<ResponseBody>> {
+        self.handle(request, &crate::wagi::WagiContext::default())
+            .await
+    }
+
     /// Runs the component for one prepared request.
     pub(crate) async fn handle(
         &self,
@@ -222,6 +221,7 @@ impl ComponentExecutor {
         wagi_ctx: &crate::wagi::WagiContext,
     ) -> Result<http::Response<ResponseBody>> {
         match &self.handler {
+            Handler::WasiHttpP2(pre) => self.handle_p2(pre, request).await,
             Handler::WasiHttp(handler, _) => {
                 let response = handler
                     .handle((), request)
@@ -233,6 +233,73 @@ impl ComponentExecutor {
             Handler::Wagi(wagi) => {
                 wagi.handle(&self.engine, &self.config, request, wagi_ctx)
                     .await
+            }
+        }
+    }
+
+    /// Instantiates and runs the guest's handler in the connection's own
+    /// task: first until it sends the response head, then, inside the
+    /// response body, for as long as it goes on writing the body. No task is
+    /// spawned and no thread is woken per request.
+    async fn handle_p2(
+        &self,
+        pre: &wasmtime_wasi_http::p2::bindings::ProxyPre<HostState>,
+        request: http::Request<WasiBody>,
+    ) -> Result<http::Response<ResponseBody>> {
+        use futures::future::{Either, select};
+        use wasmtime_wasi_http::WasiHttpView as _;
+        use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
+
+        let mut store = self.new_store()?;
+        let proxy = pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(anyhow::Error::from)?;
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let mut http = store.data_mut().http();
+        let guest_request = http
+            .new_incoming_request(Scheme::Http, request)
+            .map_err(anyhow::Error::from)?;
+        let outparam = http
+            .new_response_outparam(tx)
+            .map_err(anyhow::Error::from)?;
+        let guest: GuestCall = Box::pin(async move {
+            proxy
+                .wasi_http_incoming_handler()
+                .call_handle(&mut store, guest_request, outparam)
+                .await
+                .map_err(anyhow::Error::from)
+        });
+        match select(guest, rx).await {
+            Either::Right((Ok(Ok(response)), guest)) => {
+                let (parts, body) = response.into_parts();
+                let body = GuestDrivenBody {
+                    body,
+                    guest: Some(guest),
+                    component: self.id.clone(),
+                };
+                Ok(http::Response::from_parts(parts, body.boxed_unsync()))
+            }
+            Either::Right((Ok(Err(code)), _)) => {
+                bail!("the component answered with error code {code:?}")
+            }
+            Either::Right((Err(_), guest)) => {
+                guest.await?;
+                bail!(
+                    "the component returned without sending a response (`response-outparam.set` was never called)"
+                )
+            }
+            Either::Left((result, mut rx)) => {
+                result?;
+                match rx.try_recv() {
+                    Ok(Ok(response)) => {
+                        Ok(response.map(|b| b.map_err(|e| Box::new(e) as BoxError).boxed_unsync()))
+                    }
+                    Ok(Err(code)) => bail!("the component answered with error code {code:?}"),
+                    Err(_) => bail!(
+                        "the component returned without sending a response (`response-outparam.set` was never called)"
+                    ),
+                }
             }
         }
     }
@@ -313,6 +380,46 @@ impl ComponentExecutor {
 
     fn new_store(&self) -> Result<Store<HostState>> {
         self.config.new_store(self.engine.wasmtime(), |_| {})
+    }
+}
+
+/// A guest's `handle` call, still running.
+type GuestCall = Pin<Box<dyn Future<Output = Result<()>> + Send>>;
+
+/// A response body that also drives the guest call writing it, so the
+/// guest needs no task of its own.
+struct GuestDrivenBody {
+    body: wasmtime_wasi_http::p2::body::HyperOutgoingBody,
+    guest: Option<GuestCall>,
+    component: String,
+}
+
+impl http_body::Body for GuestDrivenBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<std::result::Result<http_body::Frame<Bytes>, BoxError>>> {
+        let this = self.get_mut();
+        if let Some(guest) = &mut this.guest
+            && let Poll::Ready(result) = guest.as_mut().poll(cx)
+        {
+            this.guest = None;
+            if let Err(e) = result {
+                tracing::error!(
+                    component = %this.component,
+                    "component failed after sending its response head; the body is cut short: {e:?}"
+                );
+            }
+        }
+        match Pin::new(&mut this.body).poll_frame(cx) {
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(Box::new(e)))),
+            Poll::Ready(Some(Ok(frame))) => Poll::Ready(Some(Ok(frame))),
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
     }
 }
 
