@@ -76,14 +76,7 @@ echo
 awk -v r="$raw" -v t="$tiny" 'BEGIN { printf "tiny guest / raw hyper: %.0f%%\n", 100 * t / r }'
 
 first_200() { # first_200 DIR PATH CACHE -> milliseconds from start to the first 200
-  local start end url
-  start="$(date +%s%N)"
-  GYRE_CACHE_DIR="$3" "$GYRE" up -f "$1" --listen 127.0.0.1:0 -q > "$WORK/start.log" 2>/dev/null & local pid=$!
-  url="$(wait_serving "$WORK/start.log")$2"
-  until curl -sf -o /dev/null "$url"; do sleep 0.001; done
-  end="$(date +%s%N)"
-  kill -TERM $pid; wait $pid 2>/dev/null || true
-  echo $(( (end - start) / 1000000 ))
+  python3 bench/first_200.py "$GYRE" "$1" "$2" "$3"
 }
 
 echo

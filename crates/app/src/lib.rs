@@ -106,6 +106,17 @@ pub async fn load(manifest_path: &Path, options: &LoadOptions) -> Result<App> {
         if !used.contains(&id.as_str()) {
             continue;
         }
+        if !component.dependencies.is_empty() {
+            return Err(component_error(
+                &manifest,
+                component,
+                None,
+                "dependencies",
+                "component dependencies (composition) are not supported by Gyre yet",
+            )
+            .with_help("compose the component ahead of time (e.g. with `wac plug`) and point `source` at the result")
+            .into());
+        }
         let (wasm, wasm_origin) = source::read(
             &manifest,
             &dir,

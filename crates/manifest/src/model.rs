@@ -104,6 +104,8 @@ pub struct HttpTrigger {
     pub executor: HttpExecutor,
     /// A fixed response instead of a component.
     pub static_response: Option<StaticResponse>,
+    /// Whether `dependencies.middleware` lists any middleware.
+    pub has_middleware: bool,
 }
 
 /// `route = "/path/..."` or `route = { private = true }`.

@@ -955,8 +955,10 @@ pub(crate) fn parse_http_trigger(t: &mut TableReader<'_, '_>) -> Result<HttpTrig
             })
         }
     };
+    let mut has_middleware = false;
     if let Some(deps) = t.table("dependencies")? {
-        for (key, _) in deps.entries() {
+        for (key, value) in deps.entries() {
+            has_middleware |= value.get_ref().as_array().is_some_and(|a| !a.is_empty());
             if key.get_ref() != "middleware" {
                 return Err(deps
                     .src
@@ -973,6 +975,7 @@ pub(crate) fn parse_http_trigger(t: &mut TableReader<'_, '_>) -> Result<HttpTrig
         route,
         executor,
         static_response,
+        has_middleware,
     })
 }
 

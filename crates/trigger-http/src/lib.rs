@@ -95,6 +95,14 @@ impl HttpTrigger {
         let mut route_infos = Vec::new();
 
         for (trigger, http) in app.manifest.http_triggers() {
+            if http.has_middleware {
+                return Err(app
+                    .manifest
+                    .source
+                    .error(Some(trigger.span.clone()), "trigger.http.dependencies.middleware", "HTTP middleware is not supported by Gyre yet")
+                    .with_help("remove `dependencies.middleware`, or compose the middleware into the component ahead of time")
+                    .into());
+            }
             let target = match (&trigger.component, &http.static_response) {
                 (Some(id), _) => {
                     let key = format!(

@@ -4,7 +4,7 @@
 //! missing guest fails the test with the command that builds it. Every
 //! server listens on port 0 and is killed when its handle drops.
 
-#![allow(dead_code)]
+#![allow(dead_code, unreachable_pub)]
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
