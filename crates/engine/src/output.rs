@@ -53,6 +53,10 @@ enum Record {
     },
 }
 
+/// A registered component: its id and, when logging to files, its stdout
+/// and stderr files.
+type Sink = (Arc<str>, Option<(File, File)>);
+
 /// The process's guest-output writer.
 pub struct OutputHub {
     tx: SyncSender<Record>,
@@ -67,7 +71,7 @@ impl OutputHub {
         std::thread::Builder::new()
             .name("gyre-guest-output".into())
             .spawn(move || {
-                let mut sinks: HashMap<usize, (Arc<str>, Option<(File, File)>)> = HashMap::new();
+                let mut sinks: HashMap<usize, Sink> = HashMap::new();
                 let mut partial: HashMap<(usize, StreamKind), Vec<u8>> = HashMap::new();
                 while let Ok(record) = rx.recv() {
                     match record {

@@ -428,11 +428,9 @@ fn check_outbound_host(
         );
     }
     let authority = rest.strip_suffix('/').unwrap_or(rest);
-    if authority.contains('/')
-        && !authority
-            .split('/')
-            .nth(1)
-            .is_some_and(|p| p.split(':').next().is_some_and(|n| n.parse::<u8>().is_ok()))
+    // A `/` may only introduce a CIDR prefix length (`10.0.0.0/8`, `10.0.0.0/8:80`).
+    if let Some((_, after)) = authority.split_once('/')
+        && after.split(':').next().unwrap_or("").parse::<u8>().is_err()
     {
         return err(
             format!("\"{entry}\": paths are not allowed in allowed_outbound_hosts"),
