@@ -422,7 +422,7 @@ fn full_component_parses() {
          [component.full]\nsource = {{ url = \"https://example.com/a.wasm\", digest = \"sha256:{}\" }}\n\
          files = [\"static/**/*\", {{ source = \"assets\", destination = \"/assets\" }}]\n\
          exclude_files = [\"**/*.bak\"]\nenvironment = {{ MODE = \"test\" }}\n\
-         allowed_outbound_hosts = [\"https://{{{{ host }}}}\", \"redis://localhost:6379\", \"*://*:*\"]\n\
+         allowed_outbound_hosts = [\"https://{{{{ host }}}}\", \"redis://localhost:6379\", \"*://*:*\", \"*://10.0.0.0/8:80\"]\n\
          key_value_stores = [\"default\", \"other_store\"]\nsqlite_databases = [\"default\"]\n\
          variables = {{ url = \"https://{{{{ host }}}}/x\", secret = \"{{{{ token }}}}\" }}\n\
          [component.full.build]\ncommand = [\"make\", \"make install\"]\nworkdir = \"src\"\nwatch = [\"src/**/*.c\"]\n",
