@@ -263,13 +263,13 @@ impl ComponentExecutor {
         let outparam = http
             .new_response_outparam(tx)
             .map_err(anyhow::Error::from)?;
-        let guest: GuestCall = Box::pin(async move {
+        let guest: GuestCall = Box::pin(crate::wake::AbsorbSelfWakes::new(async move {
             proxy
                 .wasi_http_incoming_handler()
                 .call_handle(&mut store, guest_request, outparam)
                 .await
                 .map_err(anyhow::Error::from)
-        });
+        }));
         match select(guest, rx).await {
             Either::Right((Ok(Ok(response)), guest)) => {
                 let (parts, body) = response.into_parts();

@@ -11,6 +11,7 @@ pub mod headers;
 pub mod routes;
 mod server;
 pub mod wagi;
+mod wake;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
