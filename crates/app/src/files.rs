@@ -17,6 +17,8 @@ pub(crate) fn materialise(
     root: &Path,
 ) -> Result<()> {
     std::fs::create_dir_all(root).with_context(|| format!("cannot create {}", root.display()))?;
+    let files_error =
+        |message: String| component_error(manifest, component, None, "files", message);
     let excludes: Vec<glob::Pattern> = component
         .exclude_files
         .iter()
@@ -49,13 +51,7 @@ pub(crate) fn materialise(
                 } else if pattern.contains(['*', '?', '[']) {
                     let full_pattern = app_dir.join(pattern);
                     let matches = glob::glob(&full_pattern.to_string_lossy()).map_err(|e| {
-                        anyhow::Error::from(component_error(
-                            manifest,
-                            component,
-                            None,
-                            "files",
-                            format!("invalid glob \"{pattern}\": {e}"),
-                        ))
+                        anyhow::Error::from(files_error(format!("invalid glob \"{pattern}\": {e}")))
                     })?;
                     for entry in matches {
                         let path = entry?;
@@ -68,15 +64,9 @@ pub(crate) fn materialise(
                         }
                     }
                 } else {
-                    return Err(component_error(
-                        manifest,
-                        component,
-                        None,
-                        "files",
-                        format!(
-                            "\"{pattern}\" does not exist and doesn't appear to be a glob pattern"
-                        ),
-                    )
+                    return Err(files_error(format!(
+                        "\"{pattern}\" does not exist and doesn't appear to be a glob pattern"
+                    ))
                     .with_help("paths in `files` are relative to the manifest's directory")
                     .into());
                 }
@@ -98,25 +88,17 @@ pub(crate) fn materialise(
                         || destination.ends_with("/.")
                         || destination.ends_with("/..")
                     {
-                        return Err(component_error(
-                            manifest,
-                            component,
-                            None,
-                            "files",
-                            format!("\"{destination}\" is not a valid destination file name"),
-                        )
+                        return Err(files_error(format!(
+                            "\"{destination}\" is not a valid destination file name"
+                        ))
                         .with_help("name the file, e.g. `destination = \"/config.json\"`")
                         .into());
                     }
                     copy_file(&full, &dest)?;
                 } else {
-                    return Err(component_error(
-                        manifest,
-                        component,
-                        None,
-                        "files",
-                        format!("File or directory \"{source}\" does not exist"),
-                    )
+                    return Err(files_error(format!(
+                        "File or directory \"{source}\" does not exist"
+                    ))
                     .into());
                 }
             }
