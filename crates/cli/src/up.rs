@@ -268,6 +268,15 @@ async fn up(args: UpArgs) -> Result<()> {
     Ok(())
 }
 
+/// Spin's knob for the pooling allocator's size (most live instances).
+fn instance_count_from_env() -> Option<u32> {
+    ["SPIN_WASMTIME_INSTANCE_COUNT", "SPIN_MAX_INSTANCE_COUNT"]
+        .iter()
+        .find_map(|k| std::env::var(k).ok())
+        .and_then(|v| v.trim().parse().ok())
+        .filter(|n| *n > 0)
+}
+
 fn pooling_from_env() -> Option<bool> {
     match std::env::var("SPIN_WASMTIME_POOLING").ok().as_deref() {
         Some("1") | Some("true") => Some(true),
