@@ -198,6 +198,7 @@ async fn up(args: UpArgs) -> Result<()> {
         max_memory_bytes: args
             .max_instance_memory
             .unwrap_or(defaults.max_memory_bytes),
+        max_instances: instance_count_from_env().unwrap_or(defaults.max_instances),
         ..defaults
     };
     let engine = Arc::new(GyreEngine::new(&engine_options)?);
