@@ -199,7 +199,6 @@ async fn up(args: UpArgs) -> Result<()> {
             .max_instance_memory
             .unwrap_or(defaults.max_memory_bytes),
         max_instances: instance_count_from_env().unwrap_or(defaults.max_instances),
-        ..defaults
     };
     let engine = Arc::new(GyreEngine::new(&engine_options)?);
     let echo: Option<Arc<dyn OutputEcho>> = if args.quiet {
