@@ -71,7 +71,7 @@ enum Handler {
     /// directly from the connection's task.
     WasiHttpP2(wasmtime_wasi_http::p2::bindings::ProxyPre<HostState>),
     /// `wasi:http/handler@0.3`: instances reused through Wasmtime's `ProxyHandler`.
-    WasiHttp(ProxyHandler<ComponentState>, &'static str),
+    WasiHttpP3(ProxyHandler<ComponentState>),
     SpinInbound(spin_inbound::SpinHttpPre<HostState>),
     Wagi(WagiExecutor),
 }
@@ -161,16 +161,13 @@ impl ComponentExecutor {
                     }
                     ["wasi-http-0.3"] => {
                         let pre = wasmtime_wasi_http::p3::bindings::ServicePre::new(pre)?;
-                        Handler::WasiHttp(
-                            ProxyHandler::new(ComponentState::new(
-                                &engine,
-                                id,
-                                ProxyPre::P3(pre),
-                                &config,
-                                ReusePolicy::P3_DEFAULT,
-                            )),
-                            "wasi:http/handler@0.3.0",
-                        )
+                        Handler::WasiHttpP3(ProxyHandler::new(ComponentState::new(
+                            &engine,
+                            id,
+                            ProxyPre::P3(pre),
+                            &config,
+                            ReusePolicy::P3_DEFAULT,
+                        )))
                     }
                     ["spin-inbound-http"] => {
                         Handler::SpinInbound(spin_inbound::SpinHttpPre::new(pre)?)
@@ -194,7 +191,7 @@ impl ComponentExecutor {
     pub fn handler_name(&self) -> &'static str {
         match &self.handler {
             Handler::WasiHttpP2(_) => "wasi:http/incoming-handler@0.2",
-            Handler::WasiHttp(_, name) => name,
+            Handler::WasiHttpP3(_) => "wasi:http/handler@0.3.0",
             Handler::SpinInbound(_) => "fermyon:spin/inbound-http",
             Handler::Wagi(_) => "wagi",
         }
@@ -222,7 +219,7 @@ impl ComponentExecutor {
     ) -> Result<http::Response<ResponseBody>> {
         match &self.handler {
             Handler::WasiHttpP2(pre) => self.handle_p2(pre, request).await,
-            Handler::WasiHttp(handler, _) => {
+            Handler::WasiHttpP3(handler) => {
                 let response = handler
                     .handle((), request)
                     .await

@@ -77,9 +77,6 @@ pub struct HttpTrigger {
     pub(crate) routes: Vec<RouteInfo>,
     pub(crate) app_name: String,
     pub(crate) app_version: String,
-    /// Every component, including private ones, for service chaining.
-    #[allow(dead_code)]
-    pub(crate) components: HashMap<String, Arc<executor::ComponentExecutor>>,
     pub(crate) warnings: Vec<String>,
 }
 
@@ -90,7 +87,8 @@ impl HttpTrigger {
         app: &App,
         options: &HttpLoadOptions<'_>,
     ) -> Result<(Self, Vec<ComponentReport>)> {
-        let mut executors: HashMap<String, Arc<executor::ComponentExecutor>> = HashMap::new();
+        let mut executors: HashMap<(String, bool), Arc<executor::ComponentExecutor>> =
+            HashMap::new();
         let mut reports = Vec::new();
         let mut route_entries = Vec::new();
         let mut route_infos = Vec::new();
@@ -106,9 +104,9 @@ impl HttpTrigger {
             }
             let target = match (&trigger.component, &http.static_response) {
                 (Some(id), _) => {
-                    let key = format!(
-                        "{id}\u{0}{}",
-                        matches!(http.executor, HttpExecutor::Wagi { .. })
+                    let key = (
+                        id.clone(),
+                        matches!(http.executor, HttpExecutor::Wagi { .. }),
                     );
                     let exec = match executors.get(&key) {
                         Some(e) => e.clone(),
@@ -226,17 +224,12 @@ impl HttpTrigger {
                 ));
             }
         }
-        let components = executors
-            .into_iter()
-            .map(|(k, v)| (k.split('\u{0}').next().unwrap_or_default().to_string(), v))
-            .collect();
         Ok((
             HttpTrigger {
                 router,
                 routes: route_infos,
                 app_name: app.manifest.application.name.clone(),
                 app_version: app.manifest.application.version.clone(),
-                components,
                 warnings,
             },
             reports,
