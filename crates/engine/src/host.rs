@@ -15,6 +15,8 @@ use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
 
 use crate::WasmtimeResultExt as _;
+use crate::extensions::{Capability, Extensions, PrepareInstance};
+use std::sync::Arc;
 use crate::output::GuestOutput;
 
 /// Per-store host data.
@@ -22,8 +24,9 @@ pub struct HostState {
     wasi: WasiCtx,
     http: WasiHttpCtx,
     hooks: OutboundPolicy,
-    table: ResourceTable,
+    pub(crate) table: ResourceTable,
     limits: StoreLimits,
+    pub(crate) extensions: Extensions,
 }
 
 impl WasiView for HostState {
@@ -93,6 +96,9 @@ pub struct InstanceConfig {
     pub output: GuestOutput,
     /// Largest linear memory, in bytes.
     pub max_memory_bytes: usize,
+    /// Per-instance state of the host capabilities this component is
+    /// granted (key-value stores, databases, variables).
+    pub capabilities: Vec<Arc<dyn PrepareInstance>>,
 }
 
 impl InstanceConfig {
@@ -120,6 +126,10 @@ impl InstanceConfig {
                 })?;
         }
         customize(&mut builder);
+        let mut extensions = Extensions::default();
+        for capability in &self.capabilities {
+            capability.prepare(&mut extensions);
+        }
         let state = HostState {
             wasi: builder.build(),
             http: WasiHttpCtx::new(),
@@ -129,6 +139,7 @@ impl InstanceConfig {
                 .memory_size(self.max_memory_bytes)
                 .trap_on_grow_failure(false)
                 .build(),
+            extensions,
         };
         let mut store = Store::new(engine, state);
         store.limiter(|s| &mut s.limits);
@@ -141,7 +152,10 @@ impl InstanceConfig {
 }
 
 /// The linker with every host interface Gyre provides.
-pub(crate) fn linker(engine: &wasmtime::Engine) -> Result<Linker<HostState>> {
+pub(crate) fn linker(
+    engine: &wasmtime::Engine,
+    capabilities: &[&dyn Capability],
+) -> Result<Linker<HostState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)
         .anyhow()
@@ -155,5 +169,10 @@ pub(crate) fn linker(engine: &wasmtime::Engine) -> Result<Linker<HostState>> {
     wasmtime_wasi_http::p3::add_to_linker(&mut linker)
         .anyhow()
         .context("linking wasi:http 0.3")?;
+    for capability in capabilities {
+        capability
+            .bind(&mut linker)
+            .with_context(|| format!("linking the {} interfaces", capability.name()))?;
+    }
     Ok(linker)
 }

@@ -14,6 +14,7 @@
 
 mod cache;
 mod componentize;
+mod extensions;
 mod host;
 mod output;
 mod stubs;
@@ -27,6 +28,7 @@ use anyhow::{Context as _, Result};
 use wasmtime::component::{Component, InstancePre, Linker};
 
 pub use cache::CacheOutcome;
+pub use extensions::{AppCapabilities, Capability, Extensions, PrepareInstance};
 pub use host::{HostState, InstanceConfig};
 pub use output::{GuestOutput, OutputEcho};
 pub use output::{OutputHub, StreamKind};
@@ -109,8 +111,17 @@ pub struct LoadedComponent {
 }
 
 impl GyreEngine {
-    /// Builds the engine, its linker and starts the epoch ticker.
+    /// Builds the engine with WASI and wasi:http only.
     pub fn new(options: &EngineOptions) -> Result<Self> {
+        Self::with_capabilities(options, &[])
+    }
+
+    /// Builds the engine, binds WASI, wasi:http and `capabilities` into the
+    /// linker, and starts the epoch ticker.
+    pub fn with_capabilities(
+        options: &EngineOptions,
+        capabilities: &[&dyn Capability],
+    ) -> Result<Self> {
         let pooling_wanted = options.pooling.unwrap_or(true);
         let (engine, pooling) = match build_engine(options, pooling_wanted) {
             Ok(engine) => (engine, pooling_wanted),
@@ -120,7 +131,7 @@ impl GyreEngine {
             }
             Err(e) => return Err(e),
         };
-        let linker = host::linker(&engine)?;
+        let linker = host::linker(&engine, capabilities)?;
         let cache = options
             .cache_dir
             .as_ref()

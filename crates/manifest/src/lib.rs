@@ -1,4 +1,5 @@
-//! The Spin application manifest (`spin.toml`), versions 1 and 2.
+//! The Spin application manifest (`spin.toml`, versions 1 and 2) and the
+//! runtime config file beside it.
 //!
 //! This crate turns manifest text into a validated [`Manifest`] and nothing
 //! more: it knows nothing of Wasmtime, files on disk beyond the manifest, or
@@ -9,6 +10,7 @@ mod error;
 mod model;
 pub mod names;
 mod reader;
+mod runtime_config;
 mod v1;
 mod v2;
 
@@ -18,6 +20,10 @@ use toml::de::{DeTable, DeValue};
 
 pub use error::{Location, ManifestError, SourceFile};
 pub use model::*;
+pub use runtime_config::{
+    KeyValueStoreConfig, RuntimeConfig, SqliteDatabaseConfig, VariablesProviderConfig,
+    load_runtime_config, parse_runtime_config,
+};
 
 /// Reads and validates the manifest at `path`.
 pub fn load(path: &Path) -> Result<Manifest, ManifestError> {

@@ -30,6 +30,7 @@ async fn main() -> anyhow::Result<()> {
         root_dir: None,
         output: GuestOutput::discard(),
         max_memory_bytes: 1 << 30,
+        capabilities: Vec::new(),
     };
 
     let started = Instant::now();

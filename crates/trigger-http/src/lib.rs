@@ -21,7 +21,7 @@ use std::sync::Arc;
 use anyhow::{Context as _, Result, bail};
 use gyre_app::App;
 use gyre_app::manifest::{HttpExecutor, HttpRoute, StaticResponse};
-use gyre_engine::{CacheOutcome, GyreEngine, InstanceConfig, OutputHub, StubbedImports};
+use gyre_engine::{AppCapabilities, CacheOutcome, GyreEngine, InstanceConfig, OutputHub, StubbedImports};
 
 pub use server::{BoundServer, BoxError, ResponseBody, ServeOptions};
 
@@ -35,6 +35,8 @@ pub struct HttpLoadOptions<'a> {
     pub truncate_logs: bool,
     /// Largest linear memory of one instance.
     pub max_memory_bytes: usize,
+    /// Host capabilities prepared for each component.
+    pub capabilities: &'a AppCapabilities,
 }
 
 /// What loading one component did, for the CLI to report.
@@ -125,6 +127,7 @@ impl HttpTrigger {
                                     options.truncate_logs,
                                 )?,
                                 max_memory_bytes: options.max_memory_bytes,
+                                capabilities: options.capabilities.for_component(id),
                             };
                             let started = std::time::Instant::now();
                             let engine2 = engine.clone();

@@ -1,0 +1,363 @@
+//! The runtime config file (`--runtime-config-file`): where an application's
+//! key-value stores, SQLite databases and variable values live.
+//!
+//! It is read with the same span-keeping reader as `spin.toml`, so a mistake
+//! here is reported the same way: file, line, column, field and a fix.
+//! Unknown top-level tables fail, as in Spin. Tables Spin knows but Gyre
+//! does not implement yet are accepted and reported as warnings, so a
+//! runtime config written for Spin never stops an app that does not need
+//! them.
+
+use std::path::{Path, PathBuf};
+
+use indexmap::IndexMap;
+use toml::de::{DeTable, DeValue};
+
+use crate::error::{ManifestError, SourceFile};
+use crate::names;
+use crate::reader::{Result, TableReader, type_name};
+
+/// A parsed runtime config. [`RuntimeConfig::default`] is what Gyre uses
+/// when no file is given.
+#[derive(Debug, Clone, Default)]
+pub struct RuntimeConfig {
+    /// The file it came from, for errors about it later (e.g. a store
+    /// named here that cannot be opened).
+    pub source: Option<SourceFile>,
+    /// `state_dir`: `Some(None)` when set to `""` (no state directory).
+    pub state_dir: Option<Option<PathBuf>>,
+    /// `log_dir`: `Some(None)` when set to `""` (no log files).
+    pub log_dir: Option<Option<PathBuf>>,
+    /// `max_instance_memory`, in bytes.
+    pub max_instance_memory: Option<u64>,
+    /// `[key_value_store.LABEL]` tables, in file order.
+    pub key_value_stores: IndexMap<String, KeyValueStoreConfig>,
+    /// `[sqlite_database.LABEL]` tables, in file order.
+    pub sqlite_databases: IndexMap<String, SqliteDatabaseConfig>,
+    /// `[[variables_provider]]` (or `[[config_provider]]`) entries, in order.
+    pub variables_providers: Vec<VariablesProviderConfig>,
+    /// Tables Gyre accepts but does not use yet.
+    pub warnings: Vec<String>,
+}
+
+/// A key-value store backend.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyValueStoreConfig {
+    /// `type = "spin"`: SQLite, at `path` (resolved against the config
+    /// file's directory) or in memory.
+    Spin {
+        /// The database file; `None` keeps the store in memory.
+        path: Option<PathBuf>,
+    },
+    /// `type = "redis"`.
+    Redis {
+        /// `redis://host:port[/db]`.
+        url: String,
+    },
+}
+
+impl KeyValueStoreConfig {
+    /// The `type` as written in the file.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            KeyValueStoreConfig::Spin { .. } => "spin",
+            KeyValueStoreConfig::Redis { .. } => "redis",
+        }
+    }
+}
+
+/// A SQLite database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SqliteDatabaseConfig {
+    /// The database file (resolved against the working directory, as Spin
+    /// does); `None` keeps it in memory.
+    pub path: Option<PathBuf>,
+    /// Whether `ATTACH` of existing files is allowed.
+    pub allow_attach_file: bool,
+}
+
+/// A source of variable values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VariablesProviderConfig {
+    /// `type = "env"`: `PREFIX_NAME` environment variables, then a dotenv file.
+    Env {
+        /// Prefix of environment variable names; `SPIN_VARIABLE` by default.
+        prefix: Option<String>,
+        /// A dotenv file to read as well.
+        dotenv_path: Option<PathBuf>,
+    },
+    /// `type = "vault"`: HashiCorp Vault (or OpenBao) KV v2 secrets.
+    Vault {
+        /// Server address, e.g. `http://127.0.0.1:8200`.
+        url: String,
+        /// Access token.
+        token: String,
+        /// The KV v2 mount, e.g. `secret`.
+        mount: String,
+        /// Path prefix under the mount.
+        prefix: Option<String>,
+    },
+    /// `type = "static"`: values written in the file.
+    Static {
+        /// Variable name → value.
+        values: IndexMap<String, String>,
+    },
+}
+
+impl VariablesProviderConfig {
+    /// The `type` as written in the file.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            VariablesProviderConfig::Env { .. } => "env",
+            VariablesProviderConfig::Vault { .. } => "vault",
+            VariablesProviderConfig::Static { .. } => "static",
+        }
+    }
+}
+
+/// Spin's top-level tables Gyre accepts without using them yet.
+const ACCEPTED_UNUSED: &[&str] = &[
+    "llm_compute",
+    "outbound_http",
+    "outbound_redis",
+    "outbound_pg",
+    "outbound_mysql",
+    "outbound_mqtt",
+    "outbound_networking",
+    "client_tls",
+];
+
+/// Reads and validates the runtime config file at `path`.
+pub fn load_runtime_config(path: &Path) -> std::result::Result<RuntimeConfig, ManifestError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ManifestError {
+        file: path.to_path_buf(),
+        location: None,
+        field: String::new(),
+        message: format!("cannot read the runtime config file: {e}"),
+        help: None,
+    })?;
+    let base = path
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    parse_runtime_config(SourceFile::new(path, text), &base)
+}
+
+/// Parses runtime config text. Relative key-value store paths are resolved
+/// against `base` (the file's directory), as Spin does.
+pub fn parse_runtime_config(
+    source: SourceFile,
+    base: &Path,
+) -> std::result::Result<RuntimeConfig, ManifestError> {
+    let doc = DeTable::parse(source.text()).map_err(|e| {
+        let span = e.span();
+        let message = e.message().trim_end().to_string();
+        source.error(span, "", format!("invalid TOML: {message}"))
+    })?;
+    let span = doc.span();
+    let doc = doc.into_inner();
+    let mut config = read(&source, &doc, span, base)?;
+    config.source = Some(source);
+    Ok(config)
+}
+
+fn read(
+    src: &SourceFile,
+    doc: &DeTable<'_>,
+    span: std::ops::Range<usize>,
+    base: &Path,
+) -> Result<RuntimeConfig> {
+    let mut top = TableReader::new(src, "", doc, span);
+    let mut config = RuntimeConfig {
+        state_dir: top
+            .string("state_dir")?
+            .map(|s| Some(s.into_inner()).filter(|s| !s.is_empty()).map(PathBuf::from)),
+        log_dir: top
+            .string("log_dir")?
+            .map(|s| Some(s.into_inner()).filter(|s| !s.is_empty()).map(PathBuf::from)),
+        ..RuntimeConfig::default()
+    };
+    if let Some(bytes) = top.integer("max_instance_memory")? {
+        let value = u64::try_from(*bytes.get_ref()).map_err(|_| {
+            top.error(bytes.span(), "max_instance_memory", "must not be negative")
+                .with_help("give a size in bytes, e.g. `max_instance_memory = 134217728`")
+        })?;
+        config.max_instance_memory = Some(value);
+    }
+
+    if let Some(stores) = top.table("key_value_store")? {
+        for (label, value) in stores.entries() {
+            let label_str = label.get_ref().to_string();
+            let field = format!("key_value_store.{label_str}");
+            names::check_label(&label_str).map_err(|e| {
+                src.error(Some(label.span()), &field, format!("invalid store label: {e}"))
+                    .with_help("labels are kebab-case or snake_case, e.g. `[key_value_store.user_data]`")
+            })?;
+            let table = TableReader::from_value(src, &field, value)?;
+            config
+                .key_value_stores
+                .insert(label_str, read_key_value_store(table, base)?);
+        }
+    }
+
+    if let Some(databases) = top.table("sqlite_database")? {
+        for (label, value) in databases.entries() {
+            let label_str = label.get_ref().to_string();
+            let field = format!("sqlite_database.{label_str}");
+            names::check_label(&label_str).map_err(|e| {
+                src.error(Some(label.span()), &field, format!("invalid database label: {e}"))
+                    .with_help("labels are kebab-case or snake_case, e.g. `[sqlite_database.orders]`")
+            })?;
+            let table = TableReader::from_value(src, &field, value)?;
+            config
+                .sqlite_databases
+                .insert(label_str, read_sqlite_database(table)?);
+        }
+    }
+
+    for key in ["variables_provider", "config_provider"] {
+        let Some(value) = top.get(key) else { continue };
+        let DeValue::Array(items) = value.get_ref() else {
+            return Err(top
+                .error(
+                    value.span(),
+                    key,
+                    format!("expected an array of tables, found {}", type_name(value.get_ref())),
+                )
+                .with_help(format!("write each provider as `[[{key}]]` followed by `type = \"...\"`")));
+        };
+        for (index, item) in items.iter().enumerate() {
+            let table = TableReader::from_value(src, format!("{key}[{index}]"), item)?;
+            config.variables_providers.push(read_provider(table)?);
+        }
+    }
+
+    for &name in ACCEPTED_UNUSED {
+        if top.get(name).is_some() {
+            config.warnings.push(format!(
+                "runtime config `{name}` is accepted but not used by Gyre yet"
+            ));
+        }
+    }
+    top.finish()?;
+    Ok(config)
+}
+
+fn read_key_value_store(mut table: TableReader<'_, '_>, base: &Path) -> Result<KeyValueStoreConfig> {
+    let kind = table.required_string("type")?;
+    let store = match kind.get_ref().as_str() {
+        "spin" => KeyValueStoreConfig::Spin {
+            path: table.string("path")?.map(|p| base.join(p.into_inner())),
+        },
+        "redis" => {
+            let url = table.required_string("url")?;
+            if !url.get_ref().starts_with("redis://") && !url.get_ref().starts_with("rediss://") {
+                return Err(table
+                    .error(url.span(), "url", format!("`{}` is not a Redis URL", url.get_ref()))
+                    .with_help("write it as `url = \"redis://host:6379\"`"));
+            }
+            KeyValueStoreConfig::Redis {
+                url: url.into_inner(),
+            }
+        }
+        "azure_cosmos" | "aws_dynamo" => {
+            return Err(table
+                .error(
+                    kind.span(),
+                    "type",
+                    format!("the store type '{}' is not supported by Gyre", kind.get_ref()),
+                )
+                .with_help("use `type = \"spin\"` (SQLite) or `type = \"redis\"`"));
+        }
+        other => {
+            return Err(table
+                .error(
+                    kind.span(),
+                    "type",
+                    format!("the store type '{other}' was not registered"),
+                )
+                .with_help("valid types: spin, redis"));
+        }
+    };
+    table.finish()?;
+    Ok(store)
+}
+
+fn read_sqlite_database(mut table: TableReader<'_, '_>) -> Result<SqliteDatabaseConfig> {
+    let kind = table.required_string("type")?;
+    let database = match kind.get_ref().as_str() {
+        "spin" => SqliteDatabaseConfig {
+            path: table.string("path")?.map(|p| PathBuf::from(p.into_inner())),
+            allow_attach_file: table.bool("allow_attach_file")?.unwrap_or(false),
+        },
+        "libsql" => {
+            return Err(table
+                .error(kind.span(), "type", "the database type 'libsql' is not supported by Gyre")
+                .with_help("use `type = \"spin\"` with a `path`"));
+        }
+        other => {
+            return Err(table
+                .error(
+                    kind.span(),
+                    "type",
+                    format!("the database type '{other}' was not registered"),
+                )
+                .with_help("valid types: spin"));
+        }
+    };
+    table.finish()?;
+    Ok(database)
+}
+
+fn read_provider(mut table: TableReader<'_, '_>) -> Result<VariablesProviderConfig> {
+    let kind = table.required_string("type")?;
+    let provider = match kind.get_ref().as_str() {
+        "env" => VariablesProviderConfig::Env {
+            prefix: table.string("prefix")?.map(|s| s.into_inner()),
+            dotenv_path: table
+                .string("dotenv_path")?
+                .map(|s| PathBuf::from(s.into_inner())),
+        },
+        "vault" => {
+            let url = table.required_string("url")?;
+            if !url.get_ref().starts_with("http://") && !url.get_ref().starts_with("https://") {
+                return Err(table
+                    .error(url.span(), "url", format!("`{}` is not an http(s) URL", url.get_ref()))
+                    .with_help("write the Vault address, e.g. `url = \"http://127.0.0.1:8200\"`"));
+            }
+            VariablesProviderConfig::Vault {
+                url: url.into_inner(),
+                token: table.required_string("token")?.into_inner(),
+                mount: table.required_string("mount")?.into_inner(),
+                prefix: table.string("prefix")?.map(|s| s.into_inner()),
+            }
+        }
+        "static" => {
+            let mut values = IndexMap::new();
+            for (key, value) in table.string_map("values")? {
+                values.insert(key.into_inner(), value.into_inner());
+            }
+            VariablesProviderConfig::Static { values }
+        }
+        "azure_key_vault" => {
+            return Err(table
+                .error(
+                    kind.span(),
+                    "type",
+                    "the variables provider 'azure_key_vault' is not supported by Gyre",
+                )
+                .with_help("valid types: env, vault, static"));
+        }
+        other => {
+            return Err(table
+                .error(
+                    kind.span(),
+                    "type",
+                    format!("unknown variables provider type '{other}'"),
+                )
+                .with_help("valid types: env, vault, static"));
+        }
+    };
+    table.finish()?;
+    Ok(provider)
+}
