@@ -14,6 +14,9 @@
 
 mod host;
 
+/// The SQLite binding, for capabilities that keep their own tables.
+pub use rusqlite;
+
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
