@@ -79,10 +79,12 @@ wasi_wit_deps() { # wasi_wit_deps DIR
   done
 }
 
-build_py5() {
+build_py5_app() { # build_py5_app APPDIR OUT
   local v; v="$(venv venv-py5 $PY5_PKGS)"
-  VIRTUAL_ENV="$v" PATH="$v/bin:$PATH" componentize-py -w spin:up/http-trigger@4.1.0 componentize app -p "$HERE/py5-http" -o "$1" >&2
+  VIRTUAL_ENV="$v" PATH="$v/bin:$PATH" componentize-py -w spin:up/http-trigger@4.1.0 componentize app -p "$HERE/$1" -o "$2" >&2
 }
+build_py5() { build_py5_app py5-http "$1"; }
+build_py5_state() { build_py5_app py5-state "$1"; }
 
 build_py3() {
   local v; v="$(venv venv-py3 $PY3_PKGS)"
@@ -130,7 +132,7 @@ build_wagi() {
   clang-14 --target=wasm32-wasi --sysroot=/usr -O2 "$HERE/wagi-c/wagi.c" -o "$1"
 }
 
-ALL=(hello-wat sink-wat core-module spin-inbound wagi-c py5-http py3-http js-http)
+ALL=(hello-wat sink-wat core-module spin-inbound wagi-c py5-http py5-state py3-http js-http)
 WANT=("$@")
 [[ ${#WANT[@]} -gt 0 ]] || WANT=("${ALL[@]}")
 
@@ -142,6 +144,7 @@ for name in "${WANT[@]}"; do
     spin-inbound) cached spin-inbound "wasm-tools-1.262" build_spin_inbound ;;
     wagi-c) cached wagi-c "$(clang-14 --version | head -1)" build_wagi ;;
     py5-http) cached py5-http "$PY5_PKGS" build_py5 ;;
+    py5-state) cached py5-state "$PY5_PKGS" build_py5_state ;;
     py3-http) cached py3-http "$PY3_PKGS" build_py3 ;;
     js-http) cached js-http "build-tools-1.0.7 wasi-http-proxy-1.0.1" build_js ;;
     *) log "unknown guest '$name'; known: ${ALL[*]}"; exit 2 ;;

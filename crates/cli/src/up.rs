@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
 use clap::{Args, ValueEnum};
-use gyre_engine::{CacheOutcome, EngineOptions, GyreEngine, OutputEcho, OutputHub, StreamKind};
+use gyre_engine::{
+    AppCapabilities, CacheOutcome, EngineOptions, GyreEngine, OutputEcho, OutputHub, StreamKind,
+};
 use gyre_trigger_http::{HttpLoadOptions, HttpTrigger, RouteInfo, ServeOptions};
 
 pub(crate) const EXAMPLES: &str = "\
@@ -17,7 +19,9 @@ Examples:
   gyre up
   gyre up -f ./my-app/spin.toml
   gyre up --listen 127.0.0.1:0 -q
-  gyre up -e API_URL=http://localhost:8080 --log-dir ./logs";
+  gyre up -e API_URL=http://localhost:8080 --log-dir ./logs
+  gyre up --variable api_key=@secret.txt --key-value greeting=hello
+  gyre up --runtime-config-file runtime-config.toml --sqlite @schema.sql";
 
 #[derive(Args, Debug)]
 pub(crate) struct UpArgs {
@@ -68,6 +72,22 @@ pub(crate) struct UpArgs {
     /// Do not echo component output to the terminal.
     #[arg(short = 'q', long, visible_alias = "sh", alias = "shush")]
     quiet: bool,
+
+    /// Runtime config file: key-value stores, SQLite databases, variables providers.
+    #[arg(long, env = "RUNTIME_CONFIG_FILE", value_name = "FILE")]
+    runtime_config_file: Option<PathBuf>,
+
+    /// Application variable value: KEY=VALUE, KEY=@file, or @file.json / @file.toml (repeatable).
+    #[arg(long = "variable", value_name = "KEY=VALUE")]
+    variables: Vec<String>,
+
+    /// Set a key in the default key-value store before serving, as KEY=VALUE (repeatable).
+    #[arg(long = "key-value", value_name = "KEY=VALUE", value_parser = parse_key_value)]
+    key_values: Vec<(String, String)>,
+
+    /// SQL to run against the default database before serving: "SQL" or @file.sql (repeatable).
+    #[arg(long = "sqlite", value_name = "SQL")]
+    sqlite_statements: Vec<String>,
 
     /// Seconds in-flight requests may take to finish after Ctrl-C / SIGTERM.
     #[arg(long, default_value_t = 10, value_name = "SECONDS")]
@@ -173,15 +193,29 @@ async fn up(args: UpArgs) -> Result<()> {
         );
     }
 
-    let state_dir = args
-        .state_dir
-        .clone()
-        .unwrap_or_else(|| app.dir.join(".spin"));
-    let log_dir = match &args.log_dir {
-        Some(d) if d.as_os_str().is_empty() => None,
-        Some(d) => Some(d.clone()),
-        None => Some(state_dir.join("logs")),
+    let runtime_config = match &args.runtime_config_file {
+        Some(path) => gyre_manifest::load_runtime_config(path)?,
+        None => gyre_manifest::RuntimeConfig::default(),
     };
+    for warning in &runtime_config.warnings {
+        tracing::warn!("{warning}");
+    }
+    // The command line wins over the runtime config, which wins over the
+    // default `.spin` beside the manifest.
+    let state_dir: Option<PathBuf> = match (&args.state_dir, &runtime_config.state_dir) {
+        (Some(dir), _) if dir.as_os_str().is_empty() => None,
+        (Some(dir), _) => Some(dir.clone()),
+        (None, Some(dir)) => dir.clone(),
+        (None, None) => Some(app.dir.join(".spin")),
+    };
+    let log_dir = match (&args.log_dir, &runtime_config.log_dir) {
+        (Some(d), _) if d.as_os_str().is_empty() => None,
+        (Some(d), _) => Some(d.clone()),
+        (None, Some(d)) => d.clone(),
+        (None, None) => state_dir.as_ref().map(|d| d.join("logs")),
+    };
+    let capabilities =
+        configure_capabilities(&args, &app, &runtime_config, state_dir.as_deref()).await?;
 
     let defaults = EngineOptions::default();
     let engine_options = EngineOptions {
@@ -197,10 +231,18 @@ async fn up(args: UpArgs) -> Result<()> {
         },
         max_memory_bytes: args
             .max_instance_memory
+            .or(runtime_config.max_instance_memory)
             .unwrap_or(defaults.max_memory_bytes),
         max_instances: instance_count_from_env().unwrap_or(defaults.max_instances),
     };
-    let engine = Arc::new(GyreEngine::new(&engine_options)?);
+    let engine = Arc::new(GyreEngine::with_capabilities(
+        &engine_options,
+        &[
+            &gyre_key_value::KeyValueCapability,
+            &gyre_sqlite::SqliteCapability,
+            &gyre_variables::VariablesCapability,
+        ],
+    )?);
     let echo: Option<Arc<dyn OutputEcho>> = if args.quiet {
         None
     } else {
@@ -217,6 +259,7 @@ async fn up(args: UpArgs) -> Result<()> {
         log_dir,
         truncate_logs: args.truncate_logs,
         max_memory_bytes: usize::try_from(engine_options.max_memory_bytes).unwrap_or(usize::MAX),
+        capabilities: &capabilities,
     };
     let loaded = HttpTrigger::load(&engine, &app, &load_options).await;
     slow_notice.abort();
@@ -266,6 +309,80 @@ async fn up(args: UpArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// The per-application step of every host capability: open stores and
+/// databases, check variables, run `--key-value` and `--sqlite`.
+async fn configure_capabilities(
+    args: &UpArgs,
+    app: &gyre_app::App,
+    runtime_config: &gyre_manifest::RuntimeConfig,
+    state_dir: Option<&std::path::Path>,
+) -> Result<AppCapabilities> {
+    if let Some(path) = &args.runtime_config_file {
+        let mut described = Vec::new();
+        for (label, store) in &runtime_config.key_value_stores {
+            described.push(format!("[key_value_store.{label}: {}]", store.type_name()));
+        }
+        for label in runtime_config.sqlite_databases.keys() {
+            described.push(format!("[sqlite_database.{label}: spin]"));
+        }
+        for provider in &runtime_config.variables_providers {
+            described.push(format!("[variables_provider: {}]", provider.type_name()));
+        }
+        println!(
+            "Using runtime config {} from {:?}",
+            described.join(", "),
+            path.display().to_string()
+        );
+    }
+    let cwd = std::env::current_dir().context("cannot read the current directory")?;
+    let variables = gyre_variables::AppVariables::configure(
+        &app.manifest,
+        runtime_config,
+        &gyre_variables::VariablesOptions {
+            cli_values: gyre_variables::parse_cli_variables(&args.variables, &cwd)?,
+            dotenv_path: Some(app.dir.join(".env")),
+            env: std::env::vars().collect(),
+        },
+    )?;
+    let key_value =
+        gyre_key_value::AppKeyValue::configure(&app.manifest, runtime_config, state_dir).await?;
+    let databases = gyre_sqlite::AppDatabases::configure(&app.manifest, runtime_config, state_dir)?;
+
+    if !args.key_values.is_empty() {
+        let store = key_value
+            .default_store()
+            .context("--key-value: the default key-value store is not available")?;
+        for (key, value) in &args.key_values {
+            store
+                .set(key.clone(), value.clone().into_bytes())
+                .await
+                .with_context(|| {
+                    format!("--key-value {key}: cannot set it in the default store")
+                })?;
+        }
+    }
+    for statement in &args.sqlite_statements {
+        let database = databases
+            .default_database()
+            .context("--sqlite: the default database is not available")?;
+        let sql = match statement.strip_prefix('@') {
+            Some(file) => std::fs::read_to_string(cwd.join(file))
+                .with_context(|| format!("--sqlite @{file}: cannot read the file"))?,
+            None => statement.clone(),
+        };
+        database
+            .execute_batch(sql)
+            .await
+            .with_context(|| format!("--sqlite {statement}: the statements failed"))?;
+    }
+
+    let mut capabilities = AppCapabilities::default();
+    variables.register(&mut capabilities);
+    key_value.register(&mut capabilities);
+    databases.register(&mut capabilities);
+    Ok(capabilities)
 }
 
 /// Spin's knob for the pooling allocator's size (most live instances).

@@ -16,8 +16,8 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpVi
 
 use crate::WasmtimeResultExt as _;
 use crate::extensions::{Capability, Extensions, PrepareInstance};
-use std::sync::Arc;
 use crate::output::GuestOutput;
+use std::sync::Arc;
 
 /// Per-store host data.
 pub struct HostState {

@@ -180,8 +180,8 @@ impl Backend {
                 let store = store.clone();
                 database
                     .with_connection(move |c| -> KvResult<Vec<String>> {
-                        let mut statement = c
-                            .prepare_cached("SELECT key FROM spin_key_value WHERE store = ?1")?;
+                        let mut statement =
+                            c.prepare_cached("SELECT key FROM spin_key_value WHERE store = ?1")?;
                         let mut rows = statement.query([&store])?;
                         let mut keys = Vec::new();
                         let mut size = 0;
@@ -310,8 +310,7 @@ impl Backend {
                     .await?
             }
             Backend::Redis(redis) => {
-                let values: Vec<Option<Vec<u8>>> =
-                    redis.connection().await?.mget(&keys).await?;
+                let values: Vec<Option<Vec<u8>>> = redis.connection().await?.mget(&keys).await?;
                 Ok(keys.into_iter().zip(values).collect())
             }
         }
@@ -375,9 +374,11 @@ fn sqlite_get(
     key: &str,
 ) -> KvResult<Option<Vec<u8>>> {
     use gyre_sqlite::rusqlite::OptionalExtension as _;
-    Ok(c.prepare_cached("SELECT value FROM spin_key_value WHERE store = ?1 AND key = ?2")?
-        .query_row((store, key), |row| row.get::<_, Vec<u8>>(0))
-        .optional()?)
+    Ok(
+        c.prepare_cached("SELECT value FROM spin_key_value WHERE store = ?1 AND key = ?2")?
+            .query_row((store, key), |row| row.get::<_, Vec<u8>>(0))
+            .optional()?,
+    )
 }
 
 fn sqlite_set(
@@ -417,7 +418,10 @@ mod tests {
         kv.set("a".into(), b"2".to_vec()).await?;
         assert_eq!(kv.get("a".into()).await?, Some(b"2".to_vec()));
         assert!(kv.exists("a".into()).await?);
-        assert!(!other.exists("a".into()).await?, "labels are separate stores");
+        assert!(
+            !other.exists("a".into()).await?,
+            "labels are separate stores"
+        );
         kv.delete("missing".into()).await?;
 
         assert_eq!(kv.increment("n".into(), 5).await?, 5);
@@ -425,13 +429,28 @@ mod tests {
         assert_eq!(kv.get("n".into()).await?, Some(b"3".to_vec()));
         assert!(kv.increment("a".into(), i64::MAX).await.is_err());
 
-        assert!(!kv.compare_and_swap("a".into(), Some(b"9".to_vec()), b"x".to_vec()).await?);
-        assert!(kv.compare_and_swap("a".into(), Some(b"2".to_vec()), b"x".to_vec()).await?);
-        assert!(kv.compare_and_swap("new".into(), None, b"y".to_vec()).await?);
-        assert!(!kv.compare_and_swap("new".into(), None, b"z".to_vec()).await?);
+        assert!(
+            !kv.compare_and_swap("a".into(), Some(b"9".to_vec()), b"x".to_vec())
+                .await?
+        );
+        assert!(
+            kv.compare_and_swap("a".into(), Some(b"2".to_vec()), b"x".to_vec())
+                .await?
+        );
+        assert!(
+            kv.compare_and_swap("new".into(), None, b"y".to_vec())
+                .await?
+        );
+        assert!(
+            !kv.compare_and_swap("new".into(), None, b"z".to_vec())
+                .await?
+        );
 
-        kv.set_many(vec![("b".into(), b"B".to_vec()), ("c".into(), b"C".to_vec())])
-            .await?;
+        kv.set_many(vec![
+            ("b".into(), b"B".to_vec()),
+            ("c".into(), b"C".to_vec()),
+        ])
+        .await?;
         assert_eq!(
             kv.get_many(vec!["b".into(), "zz".into()]).await?,
             vec![("b".into(), Some(b"B".to_vec())), ("zz".into(), None)]

@@ -159,12 +159,21 @@ impl v2::HostStore for KvView<'_> {
         Ok(KvView::open(self, &label)?)
     }
 
-    async fn get(&mut self, store: Resource<Store>, key: String) -> Result<Option<Vec<u8>>, v2::Error> {
+    async fn get(
+        &mut self,
+        store: Resource<Store>,
+        key: String,
+    ) -> Result<Option<Vec<u8>>, v2::Error> {
         let backend = self.backend(&store)?;
         Ok(backend.get(key).await.map_err(HostError::from)?)
     }
 
-    async fn set(&mut self, store: Resource<Store>, key: String, value: Vec<u8>) -> Result<(), v2::Error> {
+    async fn set(
+        &mut self,
+        store: Resource<Store>,
+        key: String,
+        value: Vec<u8>,
+    ) -> Result<(), v2::Error> {
         let backend = self.backend(&store)?;
         Ok(backend.set(key, value).await.map_err(HostError::from)?)
     }
@@ -207,7 +216,10 @@ fn backend_of<T>(
 }
 
 impl<T> v3::HostStoreWithStore<T> for KeyValue {
-    async fn open(accessor: &Accessor<T, Self>, label: String) -> Result<Resource<Store>, v3::Error> {
+    async fn open(
+        accessor: &Accessor<T, Self>,
+        label: String,
+    ) -> Result<Resource<Store>, v3::Error> {
         Ok(accessor.with(|mut access| access.get().open(&label))?)
     }
 
@@ -253,7 +265,10 @@ impl<T> v3::HostStoreWithStore<T> for KeyValue {
         store: Resource<Store>,
     ) -> wasmtime::Result<(StreamReader<String>, FutureReader<Result<(), v3::Error>>)> {
         let keys = match backend_of(accessor, &store) {
-            Ok(backend) => backend.keys().await.map_err(|e| v3::Error::from(HostError::from(e))),
+            Ok(backend) => backend
+                .keys()
+                .await
+                .map_err(|e| v3::Error::from(HostError::from(e))),
             Err(e) => Err(e),
         };
         accessor.with(|mut access| {
@@ -262,9 +277,7 @@ impl<T> v3::HostStoreWithStore<T> for KeyValue {
                 Err(e) => (Vec::new(), Err(e)),
             };
             let stream = StreamReader::new(&mut access, keys)?;
-            let done = FutureReader::new(&mut access, async move {
-                wasmtime::error::Ok(result)
-            })?;
+            let done = FutureReader::new(&mut access, async move { wasmtime::error::Ok(result) })?;
             Ok((stream, done))
         })
     }
@@ -279,22 +292,39 @@ impl wasi_store::Host for KvView<'_> {
 }
 
 impl wasi_store::HostBucket for KvView<'_> {
-    async fn get(&mut self, bucket: Resource<Store>, key: String) -> Result<Option<Vec<u8>>, wasi_store::Error> {
+    async fn get(
+        &mut self,
+        bucket: Resource<Store>,
+        key: String,
+    ) -> Result<Option<Vec<u8>>, wasi_store::Error> {
         let backend = self.backend(&bucket)?;
         Ok(backend.get(key).await.map_err(HostError::from)?)
     }
 
-    async fn set(&mut self, bucket: Resource<Store>, key: String, value: Vec<u8>) -> Result<(), wasi_store::Error> {
+    async fn set(
+        &mut self,
+        bucket: Resource<Store>,
+        key: String,
+        value: Vec<u8>,
+    ) -> Result<(), wasi_store::Error> {
         let backend = self.backend(&bucket)?;
         Ok(backend.set(key, value).await.map_err(HostError::from)?)
     }
 
-    async fn delete(&mut self, bucket: Resource<Store>, key: String) -> Result<(), wasi_store::Error> {
+    async fn delete(
+        &mut self,
+        bucket: Resource<Store>,
+        key: String,
+    ) -> Result<(), wasi_store::Error> {
         let backend = self.backend(&bucket)?;
         Ok(backend.delete(key).await.map_err(HostError::from)?)
     }
 
-    async fn exists(&mut self, bucket: Resource<Store>, key: String) -> Result<bool, wasi_store::Error> {
+    async fn exists(
+        &mut self,
+        bucket: Resource<Store>,
+        key: String,
+    ) -> Result<bool, wasi_store::Error> {
         let backend = self.backend(&bucket)?;
         Ok(backend.exists(key).await.map_err(HostError::from)?)
     }
@@ -305,7 +335,9 @@ impl wasi_store::HostBucket for KvView<'_> {
         cursor: Option<String>,
     ) -> Result<wasi_store::KeyResponse, wasi_store::Error> {
         if cursor.is_some() {
-            return Err(wasi_store::Error::Other("list_keys: cursor not supported".into()));
+            return Err(wasi_store::Error::Other(
+                "list_keys: cursor not supported".into(),
+            ));
         }
         let backend = self.backend(&bucket)?;
         let keys = backend.keys().await.map_err(HostError::from)?;
@@ -325,7 +357,10 @@ impl atomics::Host for KvView<'_> {
         delta: i64,
     ) -> Result<i64, wasi_store::Error> {
         let backend = self.backend(&bucket)?;
-        Ok(backend.increment(key, delta).await.map_err(HostError::from)?)
+        Ok(backend
+            .increment(key, delta)
+            .await
+            .map_err(HostError::from)?)
     }
 
     async fn swap(&mut self, cas: Resource<Cas>, value: Vec<u8>) -> Result<(), atomics::CasError> {
@@ -352,7 +387,11 @@ impl atomics::Host for KvView<'_> {
 }
 
 impl atomics::HostCas for KvView<'_> {
-    async fn new(&mut self, bucket: Resource<Store>, key: String) -> Result<Resource<Cas>, wasi_store::Error> {
+    async fn new(
+        &mut self,
+        bucket: Resource<Store>,
+        key: String,
+    ) -> Result<Resource<Cas>, wasi_store::Error> {
         let backend = self.backend(&bucket)?;
         let current = backend.get(key.clone()).await.map_err(HostError::from)?;
         self.table
@@ -393,10 +432,17 @@ impl batch::Host for KvView<'_> {
         key_values: Vec<(String, Vec<u8>)>,
     ) -> Result<(), wasi_store::Error> {
         let backend = self.backend(&bucket)?;
-        Ok(backend.set_many(key_values).await.map_err(HostError::from)?)
+        Ok(backend
+            .set_many(key_values)
+            .await
+            .map_err(HostError::from)?)
     }
 
-    async fn delete_many(&mut self, bucket: Resource<Store>, keys: Vec<String>) -> Result<(), wasi_store::Error> {
+    async fn delete_many(
+        &mut self,
+        bucket: Resource<Store>,
+        keys: Vec<String>,
+    ) -> Result<(), wasi_store::Error> {
         let backend = self.backend(&bucket)?;
         Ok(backend.delete_many(keys).await.map_err(HostError::from)?)
     }

@@ -181,8 +181,9 @@ impl AppKeyValue {
                 KeyValueStoreConfig::Redis { url } => {
                     descriptions.push((label.clone(), "redis".into()));
                     Backend::Redis(
-                        RedisStore::new(url)
-                            .with_context(|| format!("key-value store `{label}`: invalid Redis URL"))?,
+                        RedisStore::new(url).with_context(|| {
+                            format!("key-value store `{label}`: invalid Redis URL")
+                        })?,
                     )
                 }
             };

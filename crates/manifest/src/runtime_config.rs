@@ -169,12 +169,16 @@ fn read(
 ) -> Result<RuntimeConfig> {
     let mut top = TableReader::new(src, "", doc, span);
     let mut config = RuntimeConfig {
-        state_dir: top
-            .string("state_dir")?
-            .map(|s| Some(s.into_inner()).filter(|s| !s.is_empty()).map(PathBuf::from)),
-        log_dir: top
-            .string("log_dir")?
-            .map(|s| Some(s.into_inner()).filter(|s| !s.is_empty()).map(PathBuf::from)),
+        state_dir: top.string("state_dir")?.map(|s| {
+            Some(s.into_inner())
+                .filter(|s| !s.is_empty())
+                .map(PathBuf::from)
+        }),
+        log_dir: top.string("log_dir")?.map(|s| {
+            Some(s.into_inner())
+                .filter(|s| !s.is_empty())
+                .map(PathBuf::from)
+        }),
         ..RuntimeConfig::default()
     };
     if let Some(bytes) = top.integer("max_instance_memory")? {
@@ -190,8 +194,14 @@ fn read(
             let label_str = label.get_ref().to_string();
             let field = format!("key_value_store.{label_str}");
             names::check_label(&label_str).map_err(|e| {
-                src.error(Some(label.span()), &field, format!("invalid store label: {e}"))
-                    .with_help("labels are kebab-case or snake_case, e.g. `[key_value_store.user_data]`")
+                src.error(
+                    Some(label.span()),
+                    &field,
+                    format!("invalid store label: {e}"),
+                )
+                .with_help(
+                    "labels are kebab-case or snake_case, e.g. `[key_value_store.user_data]`",
+                )
             })?;
             let table = TableReader::from_value(src, &field, value)?;
             config
@@ -205,8 +215,12 @@ fn read(
             let label_str = label.get_ref().to_string();
             let field = format!("sqlite_database.{label_str}");
             names::check_label(&label_str).map_err(|e| {
-                src.error(Some(label.span()), &field, format!("invalid database label: {e}"))
-                    .with_help("labels are kebab-case or snake_case, e.g. `[sqlite_database.orders]`")
+                src.error(
+                    Some(label.span()),
+                    &field,
+                    format!("invalid database label: {e}"),
+                )
+                .with_help("labels are kebab-case or snake_case, e.g. `[sqlite_database.orders]`")
             })?;
             let table = TableReader::from_value(src, &field, value)?;
             config
@@ -222,9 +236,14 @@ fn read(
                 .error(
                     value.span(),
                     key,
-                    format!("expected an array of tables, found {}", type_name(value.get_ref())),
+                    format!(
+                        "expected an array of tables, found {}",
+                        type_name(value.get_ref())
+                    ),
                 )
-                .with_help(format!("write each provider as `[[{key}]]` followed by `type = \"...\"`")));
+                .with_help(format!(
+                    "write each provider as `[[{key}]]` followed by `type = \"...\"`"
+                )));
         };
         for (index, item) in items.iter().enumerate() {
             let table = TableReader::from_value(src, format!("{key}[{index}]"), item)?;
@@ -243,7 +262,10 @@ fn read(
     Ok(config)
 }
 
-fn read_key_value_store(mut table: TableReader<'_, '_>, base: &Path) -> Result<KeyValueStoreConfig> {
+fn read_key_value_store(
+    mut table: TableReader<'_, '_>,
+    base: &Path,
+) -> Result<KeyValueStoreConfig> {
     let kind = table.required_string("type")?;
     let store = match kind.get_ref().as_str() {
         "spin" => KeyValueStoreConfig::Spin {
@@ -253,7 +275,11 @@ fn read_key_value_store(mut table: TableReader<'_, '_>, base: &Path) -> Result<K
             let url = table.required_string("url")?;
             if !url.get_ref().starts_with("redis://") && !url.get_ref().starts_with("rediss://") {
                 return Err(table
-                    .error(url.span(), "url", format!("`{}` is not a Redis URL", url.get_ref()))
+                    .error(
+                        url.span(),
+                        "url",
+                        format!("`{}` is not a Redis URL", url.get_ref()),
+                    )
                     .with_help("write it as `url = \"redis://host:6379\"`"));
             }
             KeyValueStoreConfig::Redis {
@@ -265,7 +291,10 @@ fn read_key_value_store(mut table: TableReader<'_, '_>, base: &Path) -> Result<K
                 .error(
                     kind.span(),
                     "type",
-                    format!("the store type '{}' is not supported by Gyre", kind.get_ref()),
+                    format!(
+                        "the store type '{}' is not supported by Gyre",
+                        kind.get_ref()
+                    ),
                 )
                 .with_help("use `type = \"spin\"` (SQLite) or `type = \"redis\"`"));
         }
@@ -292,7 +321,11 @@ fn read_sqlite_database(mut table: TableReader<'_, '_>) -> Result<SqliteDatabase
         },
         "libsql" => {
             return Err(table
-                .error(kind.span(), "type", "the database type 'libsql' is not supported by Gyre")
+                .error(
+                    kind.span(),
+                    "type",
+                    "the database type 'libsql' is not supported by Gyre",
+                )
                 .with_help("use `type = \"spin\"` with a `path`"));
         }
         other => {
@@ -322,7 +355,11 @@ fn read_provider(mut table: TableReader<'_, '_>) -> Result<VariablesProviderConf
             let url = table.required_string("url")?;
             if !url.get_ref().starts_with("http://") && !url.get_ref().starts_with("https://") {
                 return Err(table
-                    .error(url.span(), "url", format!("`{}` is not an http(s) URL", url.get_ref()))
+                    .error(
+                        url.span(),
+                        "url",
+                        format!("`{}` is not an http(s) URL", url.get_ref()),
+                    )
                     .with_help("write the Vault address, e.g. `url = \"http://127.0.0.1:8200\"`"));
             }
             VariablesProviderConfig::Vault {

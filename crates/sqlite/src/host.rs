@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use anyhow::Result;
 use gyre_engine::HostState;
-use wasmtime::component::{Accessor, FutureReader, HasData, Linker, Resource, ResourceTable, StreamReader};
+use wasmtime::component::{
+    Accessor, FutureReader, HasData, Linker, Resource, ResourceTable, StreamReader,
+};
 
 use crate::{Database, MAX_CONNECTIONS_PER_INSTANCE, OpenError, SqlError, SqliteState, Value};
 

