@@ -229,21 +229,23 @@ fn read(
         }
     }
 
-    for key in ["variables_provider", "config_provider"] {
-        let Some(value) = top.get(key) else { continue };
+    // `config_provider` is Spin's older name; providers keep file order
+    // whichever name each uses.
+    top.ignore("variables_provider");
+    top.ignore("config_provider");
+    for (key, value) in top.entries() {
+        let key = key.get_ref().as_ref();
+        if key != "variables_provider" && key != "config_provider" {
+            continue;
+        }
         let DeValue::Array(items) = value.get_ref() else {
             return Err(top
                 .error(
                     value.span(),
                     key,
-                    format!(
-                        "expected an array of tables, found {}",
-                        type_name(value.get_ref())
-                    ),
+                    format!("expected an array of tables, found {}", type_name(value.get_ref())),
                 )
-                .with_help(format!(
-                    "write each provider as `[[{key}]]` followed by `type = \"...\"`"
-                )));
+                .with_help(format!("write each provider as `[[{key}]]` followed by `type = \"...\"`")));
         };
         for (index, item) in items.iter().enumerate() {
             let table = TableReader::from_value(src, format!("{key}[{index}]"), item)?;

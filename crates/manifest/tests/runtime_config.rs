@@ -1,0 +1,233 @@
+//! Runtime config files as data: invalid ones with the error each must
+//! give, and valid ones with what they parse to.
+
+use std::path::{Path, PathBuf};
+
+use gyre_manifest::{
+    KeyValueStoreConfig, SourceFile, SqliteDatabaseConfig, VariablesProviderConfig,
+    parse_runtime_config,
+};
+
+/// (case, file, expected `line:column`, expected pieces of the message).
+const INVALID: &[(&str, &str, &str, &[&str])] = &[
+    ("bad toml", "[key_value_store.x\n", "1:", &["invalid TOML"]),
+    (
+        "unknown top-level table",
+        "[key_value_stores.default]\ntype = \"spin\"\n",
+        "1:2",
+        &["`key_value_stores`: unknown field", "did you mean `key_value_store`?"],
+    ),
+    (
+        "store without type",
+        "[key_value_store.cache]\nurl = \"redis://x\"\n",
+        "1:1",
+        &["`key_value_store.cache.type`: missing required field"],
+    ),
+    (
+        "unknown store type",
+        "[key_value_store.cache]\ntype = \"memcached\"\n",
+        "2:8",
+        &["the store type 'memcached' was not registered", "valid types: spin, redis"],
+    ),
+    (
+        "cloud store type",
+        "[key_value_store.cache]\ntype = \"aws_dynamo\"\n",
+        "2:8",
+        &["'aws_dynamo' is not supported by Gyre"],
+    ),
+    (
+        "redis without url",
+        "[key_value_store.cache]\ntype = \"redis\"\n",
+        "1:1",
+        &["`key_value_store.cache.url`: missing required field"],
+    ),
+    (
+        "redis url scheme",
+        "[key_value_store.cache]\ntype = \"redis\"\nurl = \"http://localhost\"\n",
+        "3:7",
+        &["`http://localhost` is not a Redis URL", "redis://host:6379"],
+    ),
+    (
+        "unknown store field",
+        "[key_value_store.default]\ntype = \"spin\"\npth = \"kv.db\"\n",
+        "3:1",
+        &["`key_value_store.default.pth`: unknown field", "did you mean `path`?"],
+    ),
+    (
+        "bad store label",
+        "[key_value_store.\"my store\"]\ntype = \"spin\"\n",
+        "1:18",
+        &["invalid store label"],
+    ),
+    (
+        "path not a string",
+        "[key_value_store.default]\ntype = \"spin\"\npath = 3\n",
+        "3:8",
+        &["expected a string, found an integer"],
+    ),
+    (
+        "unknown database type",
+        "[sqlite_database.orders]\ntype = \"postgres\"\n",
+        "2:8",
+        &["the database type 'postgres' was not registered", "valid types: spin"],
+    ),
+    (
+        "libsql database",
+        "[sqlite_database.orders]\ntype = \"libsql\"\nurl = \"https://x\"\n",
+        "2:8",
+        &["'libsql' is not supported by Gyre"],
+    ),
+    (
+        "attach flag type",
+        "[sqlite_database.orders]\ntype = \"spin\"\nallow_attach_file = \"yes\"\n",
+        "3:21",
+        &["expected a boolean"],
+    ),
+    (
+        "provider not an array",
+        "[variables_provider]\ntype = \"env\"\n",
+        "1:1",
+        &["expected an array of tables", "[[variables_provider]]"],
+    ),
+    (
+        "unknown provider",
+        "[[variables_provider]]\ntype = \"consul\"\n",
+        "2:8",
+        &["unknown variables provider type 'consul'", "valid types: env, vault, static"],
+    ),
+    (
+        "vault without token",
+        "[[config_provider]]\ntype = \"vault\"\nurl = \"http://127.0.0.1:8200\"\nmount = \"secret\"\n",
+        "1:1",
+        &["`config_provider[0].token`: missing required field"],
+    ),
+    (
+        "vault url",
+        "[[config_provider]]\ntype = \"vault\"\nurl = \"127.0.0.1:8200\"\ntoken = \"t\"\nmount = \"m\"\n",
+        "3:7",
+        &["is not an http(s) URL"],
+    ),
+    (
+        "static values not strings",
+        "[[variables_provider]]\ntype = \"static\"\nvalues = { a = 1 }\n",
+        "3:16",
+        &["expected a string, found an integer"],
+    ),
+    (
+        "negative memory",
+        "max_instance_memory = -1\n",
+        "1:23",
+        &["`max_instance_memory`: must not be negative"],
+    ),
+];
+
+#[test]
+fn invalid_runtime_configs_name_the_place_and_a_fix() {
+    for (case, text, location, pieces) in INVALID {
+        let source = SourceFile::new("runtime-config.toml", *text);
+        let err = match parse_runtime_config(source, Path::new("/cfg")) {
+            Ok(config) => panic!("{case}: parsed, but should fail: {config:?}"),
+            Err(e) => e,
+        };
+        let shown = err.to_string();
+        assert!(
+            shown.starts_with(&format!("runtime-config.toml:{location}")),
+            "{case}: location: {shown}"
+        );
+        for piece in *pieces {
+            assert!(shown.contains(piece), "{case}: want {piece:?} in:\n{shown}");
+        }
+    }
+}
+
+#[test]
+fn valid_runtime_config_parses_every_table() {
+    let text = r#"
+state_dir = ""
+log_dir = "logs"
+max_instance_memory = 1048576
+
+[key_value_store.default]
+type = "spin"
+path = "data/kv.db"
+
+[key_value_store.cache]
+type = "redis"
+url = "redis://127.0.0.1:6379"
+
+[key_value_store.mem]
+type = "spin"
+
+[sqlite_database.orders]
+type = "spin"
+path = "orders.db"
+allow_attach_file = true
+
+[[config_provider]]
+type = "vault"
+url = "http://127.0.0.1:8200"
+token = "root"
+mount = "secret"
+prefix = "app"
+
+[[variables_provider]]
+type = "env"
+prefix = "MY_APP"
+dotenv_path = ".env.local"
+
+[[variables_provider]]
+type = "static"
+values = { a = "1" }
+
+[outbound_http]
+connection_pooling = true
+"#;
+    let config = parse_runtime_config(
+        SourceFile::new("runtime-config.toml", text),
+        Path::new("/cfg"),
+    )
+    .expect("valid runtime config");
+    assert_eq!(config.state_dir, Some(None));
+    assert_eq!(config.log_dir, Some(Some(PathBuf::from("logs"))));
+    assert_eq!(config.max_instance_memory, Some(1 << 20));
+    let stores: Vec<(&str, &KeyValueStoreConfig)> = config
+        .key_value_stores
+        .iter()
+        .map(|(k, v)| (k.as_str(), v))
+        .collect();
+    assert_eq!(
+        stores,
+        [
+            (
+                "default",
+                &KeyValueStoreConfig::Spin {
+                    path: Some(PathBuf::from("/cfg/data/kv.db"))
+                }
+            ),
+            (
+                "cache",
+                &KeyValueStoreConfig::Redis {
+                    url: "redis://127.0.0.1:6379".into()
+                }
+            ),
+            ("mem", &KeyValueStoreConfig::Spin { path: None }),
+        ]
+    );
+    assert_eq!(
+        config.sqlite_databases.get("orders"),
+        Some(&SqliteDatabaseConfig {
+            path: Some(PathBuf::from("orders.db")),
+            allow_attach_file: true
+        })
+    );
+    let kinds: Vec<&str> = config
+        .variables_providers
+        .iter()
+        .map(VariablesProviderConfig::type_name)
+        .collect();
+    assert_eq!(kinds, ["vault", "env", "static"]);
+    assert_eq!(
+        config.warnings,
+        ["runtime config `outbound_http` is accepted but not used by Gyre yet"]
+    );
+}
