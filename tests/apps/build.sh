@@ -86,10 +86,12 @@ build_py5_app() { # build_py5_app APPDIR OUT
 build_py5() { build_py5_app py5-http "$1"; }
 build_py5_state() { build_py5_app py5-state "$1"; }
 
-build_py3() {
+build_py3_app() { # build_py3_app APPDIR OUT
   local v; v="$(venv venv-py3 $PY3_PKGS)"
-  VIRTUAL_ENV="$v" PATH="$v/bin:$PATH" componentize-py -w spin-http componentize app -p "$HERE/py3-http" -o "$1" >&2
+  VIRTUAL_ENV="$v" PATH="$v/bin:$PATH" componentize-py -w spin-http componentize app -p "$HERE/$1" -o "$2" >&2
 }
+build_py3() { build_py3_app py3-http "$1"; }
+build_py3_state() { build_py3_app py3-state "$1"; }
 
 build_js() {
   local dir="$HERE/js-http"
@@ -132,7 +134,7 @@ build_wagi() {
   clang-14 --target=wasm32-wasi --sysroot=/usr -O2 "$HERE/wagi-c/wagi.c" -o "$1"
 }
 
-ALL=(hello-wat sink-wat core-module spin-inbound wagi-c py5-http py5-state py3-http js-http)
+ALL=(hello-wat sink-wat core-module spin-inbound wagi-c py5-http py5-state py3-http py3-state js-http)
 WANT=("$@")
 [[ ${#WANT[@]} -gt 0 ]] || WANT=("${ALL[@]}")
 
@@ -146,6 +148,7 @@ for name in "${WANT[@]}"; do
     py5-http) cached py5-http "$PY5_PKGS" build_py5 ;;
     py5-state) cached py5-state "$PY5_PKGS" build_py5_state ;;
     py3-http) cached py3-http "$PY3_PKGS" build_py3 ;;
+    py3-state) cached py3-state "$PY3_PKGS" build_py3_state ;;
     js-http) cached js-http "build-tools-1.0.7 wasi-http-proxy-1.0.1" build_js ;;
     *) log "unknown guest '$name'; known: ${ALL[*]}"; exit 2 ;;
   esac

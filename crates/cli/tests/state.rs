@@ -544,3 +544,68 @@ fn sixty_four_concurrent_writers_never_see_errors() {
     let rows = gyre.post("/sql?api=v2", br#"{"sql": "SELECT count(*) FROM w"}"#);
     assert_eq!(rows.text(), r#"{"columns": ["count(*)"], "rows": [[64]]}"#);
 }
+
+#[test]
+fn python_sdk_3_apps_use_the_same_stores_through_wasi_http_0_2() {
+    let app = TestApp::new(
+        r#"
+spin_manifest_version = 2
+[application]
+name = "state3"
+[variables]
+greeting = { default = "hi" }
+[[trigger.http]]
+route = "/..."
+component = "state3"
+[component.state3]
+source = "{guest:py3-state}"
+key_value_stores = ["default"]
+sqlite_databases = ["default"]
+[component.state3.variables]
+message = "{{ greeting }} from SDK 3"
+[[trigger.http]]
+route = "/v5/..."
+component = "state5"
+[component.state5]
+source = "{guest:py5-state}"
+key_value_stores = ["default"]
+sqlite_databases = ["default"]
+"#,
+    );
+    let gyre = Gyre::up(&app, &["--sqlite", "CREATE TABLE t (name TEXT)"]);
+    let table: &[(&str, &str, &str, u16, &str)] = &[
+        ("POST", "/kv/set/shared", "written-by-sdk3", 200, "ok"),
+        // The SDK 5 component reads what the SDK 3 component wrote.
+        (
+            "GET",
+            "/v5/kv/get/shared?api=v3",
+            "",
+            200,
+            "written-by-sdk3",
+        ),
+        ("POST", "/v5/kv/set/other?api=v3", "by-sdk5", 200, "ok"),
+        ("GET", "/kv/get/other", "", 200, "by-sdk5"),
+        ("GET", "/kv/keys", "", 200, r#"["other", "shared"]"#),
+        ("GET", "/kv/delete/other", "", 200, "ok"),
+        ("GET", "/kv/get/other", "", 404, "missing"),
+        (
+            "POST",
+            "/sql",
+            r#"{"sql": "INSERT INTO t VALUES (?)", "params": ["a"]}"#,
+            200,
+            r#"{"columns": [], "rows": [], "last_insert_rowid": 1, "changes": 1}"#,
+        ),
+        (
+            "POST",
+            "/sql",
+            r#"{"sql": "SELECT name, 2.5 AS r FROM t"}"#,
+            200,
+            r#"{"columns": ["name", "r"], "rows": [["a", 2.5]], "last_insert_rowid": 1, "changes": 1}"#,
+        ),
+        ("GET", "/var/message", "", 200, "hi from SDK 3"),
+        ("GET", "/var/missing", "", 409, "Error_Undefined: missing"),
+    ];
+    for (method, path, body, status, want) in table {
+        expect(&gyre, method, path, body.as_bytes(), *status, want);
+    }
+}

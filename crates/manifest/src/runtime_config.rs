@@ -243,9 +243,14 @@ fn read(
                 .error(
                     value.span(),
                     key,
-                    format!("expected an array of tables, found {}", type_name(value.get_ref())),
+                    format!(
+                        "expected an array of tables, found {}",
+                        type_name(value.get_ref())
+                    ),
                 )
-                .with_help(format!("write each provider as `[[{key}]]` followed by `type = \"...\"`")));
+                .with_help(format!(
+                    "write each provider as `[[{key}]]` followed by `type = \"...\"`"
+                )));
         };
         for (index, item) in items.iter().enumerate() {
             let table = TableReader::from_value(src, format!("{key}[{index}]"), item)?;

@@ -15,7 +15,10 @@ const INVALID: &[(&str, &str, &str, &[&str])] = &[
         "unknown top-level table",
         "[key_value_stores.default]\ntype = \"spin\"\n",
         "1:2",
-        &["`key_value_stores`: unknown field", "did you mean `key_value_store`?"],
+        &[
+            "`key_value_stores`: unknown field",
+            "did you mean `key_value_store`?",
+        ],
     ),
     (
         "store without type",
@@ -27,7 +30,10 @@ const INVALID: &[(&str, &str, &str, &[&str])] = &[
         "unknown store type",
         "[key_value_store.cache]\ntype = \"memcached\"\n",
         "2:8",
-        &["the store type 'memcached' was not registered", "valid types: spin, redis"],
+        &[
+            "the store type 'memcached' was not registered",
+            "valid types: spin, redis",
+        ],
     ),
     (
         "cloud store type",
@@ -51,7 +57,10 @@ const INVALID: &[(&str, &str, &str, &[&str])] = &[
         "unknown store field",
         "[key_value_store.default]\ntype = \"spin\"\npth = \"kv.db\"\n",
         "3:1",
-        &["`key_value_store.default.pth`: unknown field", "did you mean `path`?"],
+        &[
+            "`key_value_store.default.pth`: unknown field",
+            "did you mean `path`?",
+        ],
     ),
     (
         "bad store label",
@@ -69,7 +78,10 @@ const INVALID: &[(&str, &str, &str, &[&str])] = &[
         "unknown database type",
         "[sqlite_database.orders]\ntype = \"postgres\"\n",
         "2:8",
-        &["the database type 'postgres' was not registered", "valid types: spin"],
+        &[
+            "the database type 'postgres' was not registered",
+            "valid types: spin",
+        ],
     ),
     (
         "libsql database",
@@ -93,7 +105,10 @@ const INVALID: &[(&str, &str, &str, &[&str])] = &[
         "unknown provider",
         "[[variables_provider]]\ntype = \"consul\"\n",
         "2:8",
-        &["unknown variables provider type 'consul'", "valid types: env, vault, static"],
+        &[
+            "unknown variables provider type 'consul'",
+            "valid types: env, vault, static",
+        ],
     ),
     (
         "vault without token",
