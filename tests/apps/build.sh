@@ -42,7 +42,7 @@ hash_of() { # hash_of NAME TOOLS-STRING -> content hash of the app's sources
   {
     echo "$tools"
     sha256sum "$HERE/build.sh"
-    (cd "$HERE/$name" && find . -type f ! -path './node_modules/*' ! -path '*/__pycache__/*' ! -path './.spin/*' \
+    (cd "$HERE/$name" && find . -type f ! -path './node_modules/*' ! -path './wit/deps/*' ! -path '*/__pycache__/*' ! -path './.spin/*' \
       ! -name 'package-lock.json' ! -name '*.wasm' ! -name '*.buildData.json' ! -name 'precompiled-source.js*' -print0 | sort -z | xargs -0 sha256sum)
     if [[ "$name" == spin-inbound ]]; then sha256sum "$ROOT/crates/trigger-http/wit/spin-inbound-http.wit"; fi
   } | sha256sum | cut -c1-32
@@ -93,13 +93,24 @@ build_py3_app() { # build_py3_app APPDIR OUT
 build_py3() { build_py3_app py3-http "$1"; }
 build_py3_state() { build_py3_app py3-state "$1"; }
 
-build_js() {
-  local dir="$HERE/js-http"
+build_js_app() { # build_js_app APPDIR OUT
+  local dir="$HERE/$1"
   (cd "$dir" && npm install --no-audit --no-fund --no-package-lock --silent >&2)
   rm -f "$dir/app.wasm" "$dir"/*.buildData.json
   (cd "$dir" && npx --no-install j2w -i app.js -o app.wasm >&2)
   [[ -s "$dir/app.wasm" ]] || { log "j2w did not produce app.wasm"; exit 1; }
-  mv "$dir/app.wasm" "$1"
+  mv "$dir/app.wasm" "$2"
+}
+build_js() { build_js_app js-http "$1"; }
+build_js_state() {
+  # The app's WIT world imports fermyon:spin@2.0.0 interfaces; their
+  # definitions come from the installed spin-sdk wheel, at build time.
+  local sdk; sdk="$("$(venv venv-py5 $PY5_PKGS)/bin/python" -c 'import spin_sdk, os; print(os.path.dirname(spin_sdk.__file__))')"
+  local deps="$HERE/js-state/wit/deps/spin@2.0.0"
+  rm -rf "$HERE/js-state/wit/deps" && mkdir -p "$deps"
+  printf 'package fermyon:spin@2.0.0;\n' > "$deps/package.wit"
+  for iface in key-value sqlite variables; do cp "$sdk/wit/deps/spin@2.0.0/$iface.wit" "$deps/"; done
+  build_js_app js-state "$1"
 }
 
 wat_component() { # wat_component APP WATFILE OUT [--core-only]
@@ -134,7 +145,7 @@ build_wagi() {
   clang-14 --target=wasm32-wasi --sysroot=/usr -O2 "$HERE/wagi-c/wagi.c" -o "$1"
 }
 
-ALL=(hello-wat sink-wat core-module spin-inbound wagi-c py5-http py5-state py3-http py3-state js-http)
+ALL=(hello-wat sink-wat core-module spin-inbound wagi-c py5-http py5-state py3-http py3-state js-http js-state)
 WANT=("$@")
 [[ ${#WANT[@]} -gt 0 ]] || WANT=("${ALL[@]}")
 
@@ -150,6 +161,7 @@ for name in "${WANT[@]}"; do
     py3-http) cached py3-http "$PY3_PKGS" build_py3 ;;
     py3-state) cached py3-state "$PY3_PKGS" build_py3_state ;;
     js-http) cached js-http "build-tools-1.0.7 wasi-http-proxy-1.0.1" build_js ;;
+    js-state) cached js-state "build-tools-1.0.7 wasi-http-proxy-1.0.1 $PY5_PKGS" build_js_state ;;
     *) log "unknown guest '$name'; known: ${ALL[*]}"; exit 2 ;;
   esac
 done

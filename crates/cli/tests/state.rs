@@ -609,3 +609,54 @@ sqlite_databases = ["default"]
         expect(&gyre, method, path, body.as_bytes(), *status, want);
     }
 }
+
+#[test]
+fn javascript_apps_use_key_value_sqlite_and_variables() {
+    let app = TestApp::new(
+        r#"
+spin_manifest_version = 2
+[application]
+name = "js-state"
+[variables]
+region = { default = "eu" }
+[[trigger.http]]
+route = "/..."
+component = "js"
+[component.js]
+source = "{guest:js-state}"
+key_value_stores = ["default"]
+sqlite_databases = ["default"]
+[component.js.variables]
+where = "served from {{ region }}"
+"#,
+    );
+    let gyre = Gyre::up(&app, &["--sqlite", "CREATE TABLE t (name TEXT, n INTEGER)"]);
+    let table: &[(&str, &str, &str, u16, &str)] = &[
+        ("POST", "/kv/set/greeting", "hello from js", 200, "ok"),
+        ("GET", "/kv/get/greeting", "", 200, "hello from js"),
+        ("GET", "/kv/keys", "", 200, r#"["greeting"]"#),
+        ("GET", "/kv/delete/greeting", "", 200, "ok"),
+        ("GET", "/kv/get/greeting", "", 404, "missing"),
+        ("GET", "/kv/get/x?store=other", "", 409, "access-denied"),
+        (
+            "POST",
+            "/sql",
+            r#"{"sql": "INSERT INTO t VALUES (?, ?)", "params": ["a", 7]}"#,
+            200,
+            r#"{"columns":[],"rows":[]}"#,
+        ),
+        (
+            "POST",
+            "/sql",
+            r#"{"sql": "SELECT name, n, NULL AS z FROM t"}"#,
+            200,
+            r#"{"columns":["name","n","z"],"rows":[["a",7,null]]}"#,
+        ),
+        ("POST", "/sql?db=other", r#"{"sql": "SELECT 1"}"#, 409, "access-denied"),
+        ("GET", "/var/where", "", 200, "served from eu"),
+        ("GET", "/var/nope", "", 409, "undefined: nope"),
+    ];
+    for (method, path, body, status, want) in table {
+        expect(&gyre, method, path, body.as_bytes(), *status, want);
+    }
+}
