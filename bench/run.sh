@@ -16,7 +16,7 @@ CONNECTIONS="${CONNECTIONS:-32}"
 THREADS="${THREADS:-1}"
 
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 1; }
-tests/apps/build.sh hello-wat py5-http >&2
+tests/apps/build.sh hello-wat py5-http py5-state >&2
 cargo build --release -p gyre -p gyre-bench-raw-hyper >&2
 GYRE=target/release/gyre
 RAW=target/release/gyre-bench-raw-hyper
@@ -71,6 +71,28 @@ for pair in "tiny:hello-wat:/" "python:py5-http:/hello"; do
   load "gyre-$name" "$(wait_serving "$WORK/$name.log")$path"
   kill -TERM $PID; wait $PID 2>/dev/null || true
 done
+
+echo
+echo "## Key-value on the default store (Python SDK 5, spin:key-value@3.0.0)"
+echo
+echo "| route | requests/s | p50 | p99 |"
+echo "|---|---|---|---|"
+mkdir -p "$WORK/kv"
+cat > "$WORK/kv/spin.toml" <<TOML
+spin_manifest_version = 2
+[application]
+name = "kv"
+[[trigger.http]]
+route = "/..."
+component = { source = "$PWD/target/guests/py5-state.wasm", key_value_stores = ["default"] }
+TOML
+GYRE_CACHE_DIR="$CACHE" "$GYRE" up -f "$WORK/kv" --listen 127.0.0.1:0 -q --key-value bench=value > "$WORK/kv.log" 2>"$WORK/kv.err" & PID=$!
+base="$(wait_serving "$WORK/kv.log")"
+load "hello" "$base/hello"
+load "kv-get" "$base/kv/get/bench"
+load "kv-set" "$base/kv/set/bench-set"
+kill -TERM $PID; wait $PID 2>/dev/null || true
+
 raw="$(cat "$WORK/rps-raw-hyper")"; tiny="$(cat "$WORK/rps-gyre-tiny")"
 echo
 awk -v r="$raw" -v t="$tiny" 'BEGIN { printf "tiny guest / raw hyper: %.0f%%\n", 100 * t / r }'

@@ -7,6 +7,7 @@ Each route picks the interface family with `?api=`:
   wasi wasi:keyvalue@0.2.0-draft2, wasi:config/store (synchronous)
 
 Routes:
+  /hello                       200 "hello" (the benchmark's baseline)
   /kv/get/<key>?store=L        200 value | 404
   /kv/set/<key>?store=L        body is the value -> 200 "ok"
   /kv/delete/<key>, /kv/exists/<key>, /kv/keys (JSON, sorted)
@@ -221,6 +222,8 @@ class HttpHandler(http.Handler):
                 parts = parts[index:]
                 break
         try:
+            if parts[0] == "hello":
+                return text(200, "hello")
             if parts[0] == "kv" and len(parts) >= 2:
                 return await kv_route(parts[1], "/".join(parts[2:]), query, body)
             if parts[0] == "sql":
