@@ -652,7 +652,13 @@ where = "served from {{ region }}"
             200,
             r#"{"columns":["name","n","z"],"rows":[["a",7,null]]}"#,
         ),
-        ("POST", "/sql?db=other", r#"{"sql": "SELECT 1"}"#, 409, "access-denied"),
+        (
+            "POST",
+            "/sql?db=other",
+            r#"{"sql": "SELECT 1"}"#,
+            409,
+            "access-denied",
+        ),
         ("GET", "/var/where", "", 200, "served from eu"),
         ("GET", "/var/nope", "", 409, "undefined: nope"),
     ];

@@ -110,6 +110,18 @@ macro_rules! convert_error {
             }
         }
 
+        impl From<crate::QueryResult> for $m::QueryResult {
+            fn from(result: crate::QueryResult) -> Self {
+                $m::QueryResult {
+                    columns: result.columns,
+                    rows: rows(result.rows)
+                        .into_iter()
+                        .map(|values| $m::RowResult { values })
+                        .collect(),
+                }
+            }
+        }
+
         impl From<Value> for $m::Value {
             fn from(v: Value) -> Self {
                 match v {
@@ -160,6 +172,19 @@ impl SqliteView<'_> {
         }
     }
 
+    /// Runs a statement and remembers its rowid and change count.
+    async fn run(
+        &mut self,
+        connection: &Resource<Connection>,
+        statement: String,
+        params: Vec<Value>,
+    ) -> Result<crate::QueryResult, HostError> {
+        let database = self.database(connection)?;
+        let result = database.execute(statement, params).await?;
+        self.record(connection, &result);
+        Ok(result)
+    }
+
     fn close(&mut self, connection: Resource<Connection>) -> wasmtime::Result<()> {
         self.table.delete(connection)?;
         self.state.open_connections = self.state.open_connections.saturating_sub(1);
@@ -186,20 +211,8 @@ impl v2::HostConnection for SqliteView<'_> {
         statement: String,
         parameters: Vec<v2::Value>,
     ) -> Result<v2::QueryResult, v2::Error> {
-        let database = self.database(&connection)?;
         let params = parameters.into_iter().map(Value::from).collect();
-        let result = database
-            .execute(statement, params)
-            .await
-            .map_err(HostError::from)?;
-        self.record(&connection, &result);
-        Ok(v2::QueryResult {
-            columns: result.columns,
-            rows: rows(result.rows)
-                .into_iter()
-                .map(|values| v2::RowResult { values })
-                .collect(),
-        })
+        Ok(self.run(&connection, statement, params).await?.into())
     }
 
     async fn drop(&mut self, connection: Resource<Connection>) -> wasmtime::Result<()> {
@@ -220,20 +233,8 @@ impl v3::HostConnection for SqliteView<'_> {
         statement: String,
         parameters: Vec<v3::Value>,
     ) -> Result<v3::QueryResult, v3::Error> {
-        let database = self.database(&connection)?;
         let params = parameters.into_iter().map(Value::from).collect();
-        let result = database
-            .execute(statement, params)
-            .await
-            .map_err(HostError::from)?;
-        self.record(&connection, &result);
-        Ok(v3::QueryResult {
-            columns: result.columns,
-            rows: rows(result.rows)
-                .into_iter()
-                .map(|values| v3::RowResult { values })
-                .collect(),
-        })
+        Ok(self.run(&connection, statement, params).await?.into())
     }
 
     async fn last_insert_rowid(&mut self, connection: Resource<Connection>) -> i64 {
