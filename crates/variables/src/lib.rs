@@ -365,6 +365,50 @@ mod toml_table {
 mod tests {
     use super::*;
 
+    fn declared(names: &[(&str, Option<&str>)]) -> IndexMap<String, Variable> {
+        names
+            .iter()
+            .map(|(name, default)| {
+                (
+                    name.to_string(),
+                    Variable {
+                        description: None,
+                        required: default.is_none(),
+                        default: default.map(str::to_string),
+                        secret: false,
+                    },
+                )
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn first_provider_with_a_value_wins_then_the_default() {
+        let resolver = Resolver {
+            declared: declared(&[("a", Some("default-a")), ("b", Some("default-b")), ("host", None)]),
+            providers: vec![
+                Provider::fixed("first", [("a".to_string(), "first-a".to_string())].into()),
+                Provider::fixed(
+                    "second",
+                    [
+                        ("a".to_string(), "second-a".to_string()),
+                        ("host".to_string(), "db.internal".to_string()),
+                    ]
+                    .into(),
+                ),
+            ],
+        };
+        assert_eq!(resolver.resolve("a").await.ok().as_deref(), Some("first-a"));
+        assert_eq!(resolver.resolve("b").await.ok().as_deref(), Some("default-b"));
+        assert!(matches!(resolver.resolve("zzz").await, Err(ResolveError::Undefined(_))));
+        // Templates as `allowed_outbound_hosts` and Redis addresses use them.
+        assert_eq!(
+            resolver.expand_str("postgres://{{ host }}:5432").await.ok().as_deref(),
+            Some("postgres://db.internal:5432")
+        );
+        assert!(resolver.expand_str("{{ unknown }}").await.is_err());
+    }
+
     #[test]
     fn variable_keys_follow_spins_rule() {
         for ok in ["a", "api_key", "a1", "db_host_2"] {
