@@ -346,9 +346,21 @@ async fn configure_capabilities(
             env: std::env::vars().collect(),
         },
     )?;
-    let key_value =
-        gyre_key_value::AppKeyValue::configure(&app.manifest, runtime_config, state_dir).await?;
-    let databases = gyre_sqlite::AppDatabases::configure(&app.manifest, runtime_config, state_dir)?;
+    // The default store and database are opened only when something uses
+    // them: an app that keeps no state gets no files.
+    let key_value = gyre_key_value::AppKeyValue::configure(
+        &app.manifest,
+        runtime_config,
+        state_dir,
+        !args.key_values.is_empty(),
+    )
+    .await?;
+    let databases = gyre_sqlite::AppDatabases::configure(
+        &app.manifest,
+        runtime_config,
+        state_dir,
+        !args.sqlite_statements.is_empty(),
+    )?;
 
     if !args.key_values.is_empty() {
         let store = key_value

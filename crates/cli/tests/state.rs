@@ -666,3 +666,23 @@ where = "served from {{ region }}"
         expect(&gyre, method, path, body.as_bytes(), *status, want);
     }
 }
+
+#[test]
+fn an_app_that_keeps_no_state_gets_no_database_files() {
+    let app = TestApp::new(
+        r#"
+spin_manifest_version = 2
+[application]
+name = "stateless"
+[[trigger.http]]
+route = "/..."
+component = { source = "{guest:hello-wat}" }
+"#,
+    );
+    let gyre = Gyre::up(&app, &[]);
+    assert_eq!(gyre.get("/").status, 200);
+    drop(gyre);
+    for file in [".spin/sqlite_key_value.db", ".spin/sqlite_db.db"] {
+        assert!(!app.path().join(file).exists(), "{file} was created");
+    }
+}

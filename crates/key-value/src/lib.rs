@@ -110,11 +110,13 @@ pub struct AppKeyValue {
 
 impl AppKeyValue {
     /// Opens the backends of every store a component uses and checks that
-    /// each label a component lists is defined.
+    /// each label a component lists is defined. `open_default` opens the
+    /// `default` store even if no component uses it (for `--key-value`).
     pub async fn configure(
         manifest: &Manifest,
         runtime_config: &RuntimeConfig,
         state_dir: Option<&Path>,
+        open_default: bool,
     ) -> Result<Self> {
         let mut configs = runtime_config.key_value_stores.clone();
         if !configs.contains_key("default") {
@@ -135,8 +137,9 @@ impl AppKeyValue {
             .values()
             .flat_map(|c| c.key_value_stores.iter().cloned())
             .collect();
-        // `--key-value` seeds the default store even when no component uses it.
-        wanted.push("default".into());
+        if open_default {
+            wanted.push("default".into());
+        }
         for (id, component) in &manifest.components {
             for label in &component.key_value_stores {
                 if !configs.contains_key(label) {

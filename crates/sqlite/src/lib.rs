@@ -302,10 +302,13 @@ impl AppDatabases {
     /// Opens every database the runtime config defines and components use
     /// (`default` is `<state_dir>/sqlite_db.db`, or in memory without a state
     /// directory), and checks that every label a component names exists.
+    /// `open_default` opens `default` even if no component uses it (for
+    /// `--sqlite`).
     pub fn configure(
         manifest: &Manifest,
         runtime_config: &RuntimeConfig,
         state_dir: Option<&Path>,
+        open_default: bool,
     ) -> Result<Self> {
         let mut configs: HashMap<String, SqliteDatabaseConfig> = runtime_config
             .sqlite_databases
@@ -357,11 +360,10 @@ impl AppDatabases {
                 }),
             );
         }
-        if !databases.contains_key("default")
+        if open_default
+            && !databases.contains_key("default")
             && let Some(config) = configs.get("default")
         {
-            // `--sqlite` statements target the default database even when
-            // no component uses it yet.
             databases.insert(
                 "default".into(),
                 Arc::new(Database::open(

@@ -385,7 +385,11 @@ mod tests {
     #[tokio::test]
     async fn first_provider_with_a_value_wins_then_the_default() {
         let resolver = Resolver {
-            declared: declared(&[("a", Some("default-a")), ("b", Some("default-b")), ("host", None)]),
+            declared: declared(&[
+                ("a", Some("default-a")),
+                ("b", Some("default-b")),
+                ("host", None),
+            ]),
             providers: vec![
                 Provider::fixed("first", [("a".to_string(), "first-a".to_string())].into()),
                 Provider::fixed(
@@ -399,11 +403,21 @@ mod tests {
             ],
         };
         assert_eq!(resolver.resolve("a").await.ok().as_deref(), Some("first-a"));
-        assert_eq!(resolver.resolve("b").await.ok().as_deref(), Some("default-b"));
-        assert!(matches!(resolver.resolve("zzz").await, Err(ResolveError::Undefined(_))));
+        assert_eq!(
+            resolver.resolve("b").await.ok().as_deref(),
+            Some("default-b")
+        );
+        assert!(matches!(
+            resolver.resolve("zzz").await,
+            Err(ResolveError::Undefined(_))
+        ));
         // Templates as `allowed_outbound_hosts` and Redis addresses use them.
         assert_eq!(
-            resolver.expand_str("postgres://{{ host }}:5432").await.ok().as_deref(),
+            resolver
+                .expand_str("postgres://{{ host }}:5432")
+                .await
+                .ok()
+                .as_deref(),
             Some("postgres://db.internal:5432")
         );
         assert!(resolver.expand_str("{{ unknown }}").await.is_err());
