@@ -214,7 +214,7 @@ async fn up(args: UpArgs) -> Result<()> {
         (None, Some(d)) => d.clone(),
         (None, None) => state_dir.as_ref().map(|d| d.join("logs")),
     };
-    let capabilities =
+    let (capabilities, local_services) =
         configure_capabilities(&args, &app, &runtime_config, state_dir.as_deref()).await?;
 
     let defaults = EngineOptions::default();
@@ -264,6 +264,7 @@ async fn up(args: UpArgs) -> Result<()> {
     let loaded = HttpTrigger::load(&engine, &app, &load_options).await;
     slow_notice.abort();
     let (trigger, reports) = loaded?;
+    local_services.set_dispatcher(trigger.chain_dispatcher());
     for report in &reports {
         let how = match report.cache {
             CacheOutcome::Hit => "compiled code loaded from cache",
@@ -297,6 +298,7 @@ async fn up(args: UpArgs) -> Result<()> {
             },
         )
         .await?;
+    local_services.set_self_addr(server.local_addr());
     let base_url = format!("http://{}", server.local_addr());
     print_listing(args.format, &base_url, &routes)?;
     tracing::info!("ready in {} ms", started.elapsed().as_millis());
@@ -318,7 +320,7 @@ async fn configure_capabilities(
     app: &gyre_app::App,
     runtime_config: &gyre_manifest::RuntimeConfig,
     state_dir: Option<&std::path::Path>,
-) -> Result<AppCapabilities> {
+) -> Result<(AppCapabilities, Arc<gyre_outbound_http::LocalServices>)> {
     if let Some(path) = &args.runtime_config_file {
         let mut described = Vec::new();
         for (label, store) in &runtime_config.key_value_stores {
@@ -391,10 +393,13 @@ async fn configure_capabilities(
     }
 
     let mut capabilities = AppCapabilities::default();
+    let outbound_http =
+        gyre_outbound_http::AppOutboundHttp::configure(&app.manifest, variables.resolver()).await?;
     variables.register(&mut capabilities);
+    outbound_http.register(&mut capabilities);
     key_value.register(&mut capabilities);
     databases.register(&mut capabilities);
-    Ok(capabilities)
+    Ok((capabilities, outbound_http.local_services().clone()))
 }
 
 /// Spin's knob for the pooling allocator's size (most live instances).

@@ -40,17 +40,27 @@ impl WasiView for HostState {
 
 impl WasiHttpView for HostState {
     fn http(&mut self) -> WasiHttpCtxView<'_> {
+        // The outbound HTTP capability, when the component is granted any
+        // host, puts its hooks in the extensions; otherwise every request
+        // is denied.
+        let hooks: &mut dyn WasiHttpHooks = match self.extensions.get_mut::<HttpHooks>() {
+            Some(HttpHooks(hooks)) => hooks.as_mut(),
+            None => &mut self.hooks,
+        };
         WasiHttpCtxView {
             ctx: &mut self.http,
             table: &mut self.table,
-            hooks: &mut self.hooks,
+            hooks,
         }
     }
 }
 
-/// Outbound HTTP policy. Until allow-lists are implemented every outbound
-/// request is denied with the interface's own `HTTP-request-denied` error:
-/// a component reaches no host its manifest does not grant.
+/// The outbound HTTP hooks of one instance, as a capability's
+/// [`PrepareInstance`] stores them in the instance's extensions.
+pub struct HttpHooks(pub Box<dyn WasiHttpHooks>);
+
+/// The policy of a component granted no outbound host: every request is
+/// denied with the interface's own `HTTP-request-denied` error.
 struct OutboundPolicy;
 
 impl WasiHttpHooks for OutboundPolicy {

@@ -29,7 +29,7 @@ use wasmtime::component::{Component, InstancePre, Linker};
 
 pub use cache::CacheOutcome;
 pub use extensions::{AppCapabilities, Capability, Extensions, PrepareInstance};
-pub use host::{HostState, InstanceConfig};
+pub use host::{HostState, HttpHooks, InstanceConfig};
 pub use output::{GuestOutput, OutputEcho};
 pub use output::{OutputHub, StreamKind};
 pub use stubs::StubbedImports;

@@ -389,9 +389,9 @@ fn check_template(
     Ok(())
 }
 
-/// Checks the shape of an `allowed_outbound_hosts` entry. The full grammar
-/// (ports, ranges, CIDR) is enforced by the outbound-networking crate; this
-/// catches the mistakes that are visible in the manifest alone.
+/// Checks an `allowed_outbound_hosts` entry with the same grammar the
+/// host enforces (`gyre-outbound-networking`). Entries with templates are
+/// checked once their variables are resolved, at load.
 fn check_outbound_host(
     c: &TableReader<'_, '_>,
     host: &Sp<String>,
@@ -403,47 +403,22 @@ fn check_outbound_host(
     if entry.contains("{{") {
         return Ok(());
     }
-    let err = |msg: String, help: &str| {
-        Err(c
-            .src
-            .error(Some(host.span()), &field, msg)
-            .with_help(help.to_string()))
-    };
-    if entry == "insecure:allow-all" {
-        return err(
-            "\"insecure:allow-all\" is not valid in allowed_outbound_hosts".into(),
-            "to allow every host write `*://*:*`",
-        );
+    match gyre_outbound_networking::AllowedHost::parse(entry) {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            let error = c.src.error(
+                Some(host.span()),
+                &field,
+                format!("\"{entry}\": {}", e.message),
+            );
+            Err(match e.help {
+                Some(help) => error.with_help(help),
+                None => error.with_help(
+                    "entries look like `https://example.com`, `redis://localhost:6379` or `*://*:*` (any host, any port)",
+                ),
+            })
+        }
     }
-    let Some((scheme, rest)) = entry.split_once("://") else {
-        return err(
-            format!("\"{entry}\" has no scheme"),
-            "entries look like `https://example.com`, `redis://localhost:6379` or `*://*:*` (any host, any port)",
-        );
-    };
-    if scheme.is_empty() || !(scheme == "*" || scheme.chars().all(|ch| ch.is_ascii_alphabetic())) {
-        return err(
-            format!("\"{entry}\": invalid scheme \"{scheme}\""),
-            "the scheme is `*` or one word such as `http`, `https`, `redis`, `postgres`, `mysql`, `mqtt`",
-        );
-    }
-    let authority = rest.strip_suffix('/').unwrap_or(rest);
-    // A `/` may only introduce a CIDR prefix length (`10.0.0.0/8`, `10.0.0.0/8:80`).
-    if let Some((_, after)) = authority.split_once('/')
-        && after.split(':').next().unwrap_or("").parse::<u8>().is_err()
-    {
-        return err(
-            format!("\"{entry}\": paths are not allowed in allowed_outbound_hosts"),
-            "remove the path: only scheme, host and port are matched",
-        );
-    }
-    if authority.is_empty() {
-        return err(
-            format!("\"{entry}\" has no host"),
-            "write a host such as `example.com`, or `*`",
-        );
-    }
-    Ok(())
 }
 
 /// Converts a deprecated `allowed_http_hosts` entry as Spin does.

@@ -268,13 +268,13 @@ const INVALID: &[(&str, &str, &str, &[&str])] = &[
         "outbound no scheme",
         "[[trigger.http]]\nroute = \"/\"\ncomponent = \"a\"\n[component.a]\nsource = \"a.wasm\"\nallowed_outbound_hosts = [\"example.com\"]\n",
         "9:27",
-        &["\"example.com\" has no scheme"],
+        &["\"example.com\": missing scheme", "https://example.com"],
     ),
     (
         "outbound path",
         "[[trigger.http]]\nroute = \"/\"\ncomponent = \"a\"\n[component.a]\nsource = \"a.wasm\"\nallowed_outbound_hosts = [\"https://example.com/api\"]\n",
         "9:27",
-        &["paths are not allowed"],
+        &["a path is not allowed here"],
     ),
     (
         "outbound allow-all",

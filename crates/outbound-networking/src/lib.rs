@@ -111,7 +111,8 @@ impl AllowedHost {
             };
             return Err(error("missing scheme (`scheme://`)", Some(&help)));
         };
-        let scheme = parse_scheme(scheme).map_err(|m| error(&m, Some("write one scheme such as `https`, or `*` for any")))?;
+        let scheme = parse_scheme(scheme)
+            .map_err(|m| error(&m, Some("write one scheme such as `https`, or `*` for any")))?;
         let (authority, path) = match rest.find('/') {
             Some(i) => (&rest[..i], &rest[i..]),
             None => (rest, ""),
@@ -134,7 +135,10 @@ impl AllowedHost {
             )
         })?;
         let port = parse_port(&scheme, port).map_err(|m| {
-            error(&m, Some("add a port, e.g. `:8080`, a range `:8000..8100`, or `:*` for any"))
+            error(
+                &m,
+                Some("add a port, e.g. `:8080`, a range `:8000..8100`, or `:*` for any"),
+            )
         })?;
         Ok(AllowedHost { scheme, host, port })
     }
@@ -164,7 +168,9 @@ impl AllowedHost {
         if !host_ok {
             return false;
         }
-        let port = destination.port.or_else(|| default_port(destination.scheme));
+        let port = destination
+            .port
+            .or_else(|| default_port(destination.scheme));
         match (self.port, port) {
             (PortPattern::Any, _) => true,
             (PortPattern::Is(p), Some(port)) => p == port,
@@ -304,10 +310,16 @@ fn parse_port(scheme: &SchemePattern, port: Option<&str>) -> Result<PortPattern,
         Some("*") => Ok(PortPattern::Any),
         Some(p) => {
             if let Some((a, b)) = p.split_once("..") {
-                let a: u16 = a.parse().map_err(|_| format!("`{p}` is not a port range"))?;
-                let b: u16 = b.parse().map_err(|_| format!("`{p}` is not a port range"))?;
+                let a: u16 = a
+                    .parse()
+                    .map_err(|_| format!("`{p}` is not a port range"))?;
+                let b: u16 = b
+                    .parse()
+                    .map_err(|_| format!("`{p}` is not a port range"))?;
                 if a >= b {
-                    return Err(format!("`{p}`: a range must go upwards (the end is excluded)"));
+                    return Err(format!(
+                        "`{p}`: a range must go upwards (the end is excluded)"
+                    ));
                 }
                 Ok(PortPattern::Range(a, b))
             } else {
@@ -346,7 +358,10 @@ pub struct Destination<'a> {
 impl Host {
     /// Classifies a URL's host.
     pub fn parse(host: &str) -> Host {
-        let host = host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_ascii_lowercase();
         if host == "self" || host == "self.alt" {
             return Host::SelfApp;
         }

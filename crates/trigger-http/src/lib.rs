@@ -6,6 +6,7 @@
 //! ([`headers`]) and handed to its executor, which instantiates the
 //! component from its pre-linked `InstancePre`.
 
+mod chain;
 pub mod executor;
 pub mod headers;
 pub mod routes;
@@ -82,6 +83,8 @@ pub struct HttpTrigger {
     pub(crate) app_name: String,
     pub(crate) app_version: String,
     pub(crate) warnings: Vec<String>,
+    /// Every loaded component (non-WAGI executors), for service chaining.
+    pub(crate) components: HashMap<String, Arc<executor::ComponentExecutor>>,
 }
 
 impl HttpTrigger {
@@ -229,6 +232,11 @@ impl HttpTrigger {
                 ));
             }
         }
+        let components = executors
+            .into_iter()
+            .filter(|((_, wagi), _)| !wagi)
+            .map(|((id, _), exec)| (id, exec))
+            .collect();
         Ok((
             HttpTrigger {
                 router,
@@ -236,9 +244,17 @@ impl HttpTrigger {
                 app_name: app.manifest.application.name.clone(),
                 app_version: app.manifest.application.version.clone(),
                 warnings,
+                components,
             },
             reports,
         ))
+    }
+
+    /// Runs components for `http://<id>.spin.internal` requests, in-process.
+    pub fn chain_dispatcher(&self) -> Arc<dyn gyre_outbound_http::LocalDispatch> {
+        Arc::new(chain::ChainDispatcher {
+            components: self.components.clone(),
+        })
     }
 
     /// The routes, in manifest order, as listed at startup.

@@ -9,13 +9,16 @@ Routes:
   /kv/delete/<key>
   /sql            body {"sql": ..., "params": [...]} -> JSON with rowid and changes
   /var/<name>     the value
+  /fetch?url=U    outbound HTTP; 200 with the upstream body and x-upstream-status
 Interface errors answer 409 with the error's variant name (and payload).
 """
 
 import json
 
+from urllib.parse import parse_qs
+
 from spin_sdk import http, key_value, variables
-from spin_sdk.http import Request, Response
+from spin_sdk.http import Request, Response, send
 from spin_sdk.wit.imports import spin_sqlite_sqlite as sqlite
 
 
@@ -58,6 +61,11 @@ class IncomingHandler(http.IncomingHandler):
         if "://" in path:
             path = "/" + path.split("://", 1)[1].split("/", 1)[1]
         parts = path.strip("/").split("/")
+        # The component may be mounted under a prefix (`/v3/...`).
+        for index, part in enumerate(parts):
+            if part in ("kv", "sql", "var", "fetch"):
+                parts = parts[index:]
+                break
         body = request.body or b""
         try:
             if parts[0] == "kv":
@@ -84,6 +92,12 @@ class IncomingHandler(http.IncomingHandler):
                         "last_insert_rowid": conn.last_insert_rowid(),
                         "changes": conn.changes(),
                     }))
+            if parts[0] == "fetch":
+                # Outbound HTTP (wasi:http/outgoing-handler@0.2.0); SDK 3
+                # writes the request body while the request is being sent.
+                query = {k: v[-1] for k, v in parse_qs(request.uri.partition("?")[2]).items()}
+                sent = send(Request(query.get("method", "GET"), query["url"], {}, body or None))
+                return Response(200, {"x-upstream-status": str(sent.status)}, sent.body or b"")
             if parts[0] == "var":
                 return text(200, variables.get(parts[1]))
         except Exception as e:

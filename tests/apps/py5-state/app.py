@@ -8,6 +8,7 @@ Each route picks the interface family with `?api=`:
 
 Routes:
   /hello                       200 "hello" (the benchmark's baseline)
+  /fetch?url=U[&method=M]      outbound HTTP; 200 with the upstream body and x-upstream-status
   /kv/get/<key>?store=L        200 value | 404
   /kv/set/<key>?store=L        body is the value -> 200 "ok"
   /kv/delete/<key>, /kv/exists/<key>, /kv/keys (JSON, sorted)
@@ -224,6 +225,11 @@ class HttpHandler(http.Handler):
         try:
             if parts[0] == "hello":
                 return text(200, "hello")
+            if parts[0] == "fetch":
+                # Outbound HTTP (wasi:http/client@0.3.0): the response's
+                # status and body, with the target's x-seen-path header.
+                sent = await http.send(Request(query.get("method", "GET"), query["url"], {}, body or None))
+                return Response(200, {"x-upstream-status": str(sent.status)}, sent.body or b"")
             if parts[0] == "kv" and len(parts) >= 2:
                 return await kv_route(parts[1], "/".join(parts[2:]), query, body)
             if parts[0] == "sql":

@@ -197,3 +197,110 @@ impl Drop for OpenBao {
         let _ = self.child.wait();
     }
 }
+
+/// A plain HTTP/1.1 server on loopback that answers every request with
+/// `upstream saw METHOD PATH BODY-LENGTH` (and the Host it was sent),
+/// one thread per connection. Stops accepting when dropped.
+pub struct Upstream {
+    pub port: u16,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Upstream {
+    pub fn start() -> Upstream {
+        use std::io::{BufRead, BufReader, Read, Write};
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind upstream");
+        let port = listener.local_addr().expect("addr").port();
+        listener.set_nonblocking(true).expect("nonblocking");
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let stop2 = stop.clone();
+        std::thread::spawn(move || {
+            while !stop2.load(Ordering::Relaxed) {
+                let stream = match listener.accept() {
+                    Ok((stream, _)) => stream,
+                    Err(_) => {
+                        std::thread::sleep(Duration::from_millis(5));
+                        continue;
+                    }
+                };
+                std::thread::spawn(move || {
+                    let _ = stream.set_nonblocking(false);
+                    let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+                    let mut stream = stream;
+                    loop {
+                        let mut request_line = String::new();
+                        if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        let mut length = 0usize;
+                        let mut chunked = false;
+                        let mut host = String::new();
+                        loop {
+                            let mut line = String::new();
+                            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                                return;
+                            }
+                            let line = line.trim_end();
+                            if line.is_empty() {
+                                break;
+                            }
+                            let lower = line.to_ascii_lowercase();
+                            if let Some(v) = lower.strip_prefix("content-length:") {
+                                length = v.trim().parse().unwrap_or(0);
+                            }
+                            if lower.starts_with("transfer-encoding:") && lower.contains("chunked")
+                            {
+                                chunked = true;
+                            }
+                            if let Some(v) = lower.strip_prefix("host:") {
+                                host = v.trim().to_string();
+                            }
+                        }
+                        let mut body = Vec::new();
+                        if chunked {
+                            loop {
+                                let mut size = String::new();
+                                if reader.read_line(&mut size).unwrap_or(0) == 0 {
+                                    return;
+                                }
+                                let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+                                let mut chunk = vec![0u8; n + 2];
+                                if reader.read_exact(&mut chunk).is_err() {
+                                    return;
+                                }
+                                body.extend_from_slice(&chunk[..n]);
+                                if n == 0 {
+                                    break;
+                                }
+                            }
+                        } else {
+                            body.resize(length, 0);
+                            if reader.read_exact(&mut body).is_err() {
+                                return;
+                            }
+                        }
+                        let mut words = request_line.split_whitespace();
+                        let method = words.next().unwrap_or("");
+                        let path = words.next().unwrap_or("");
+                        let answer = format!("upstream saw {method} {path} {}", body.len());
+                        let response = format!(
+                            "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nx-seen-host: {host}\r\n\r\n{answer}",
+                            answer.len()
+                        );
+                        if stream.write_all(response.as_bytes()).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        Upstream { port, stop }
+    }
+}
+
+impl Drop for Upstream {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,192 @@
+//! Outbound HTTP from components built by the real Python SDKs:
+//! allow-lists enforced by the host, denied and refused requests seen by
+//! the guest as the interface's errors, service chaining in-process, and
+//! requests to the app itself.
+
+mod support;
+
+use support::servers::{Upstream, free_port};
+use support::{Gyre, TestApp, gyre_command};
+
+fn app(allowed: &str, upstream_port: u16) -> TestApp {
+    TestApp::new(&format!(
+        r#"
+spin_manifest_version = 2
+[application]
+name = "outbound"
+[variables]
+upstream_port = {{ default = "{upstream_port}" }}
+[[trigger.http]]
+route = "/..."
+component = "caller"
+[component.caller]
+source = "{{guest:py5-state}}"
+allowed_outbound_hosts = [{allowed}]
+[[trigger.http]]
+route = "/v3/..."
+component = "caller3"
+[component.caller3]
+source = "{{guest:py3-state}}"
+allowed_outbound_hosts = [{allowed}]
+[[trigger.http]]
+route = {{ private = true }}
+component = "backend"
+[component.backend]
+source = "{{guest:py5-state}}"
+[[trigger.http]]
+route = {{ private = true }}
+component = "other"
+[component.other]
+source = "{{guest:py5-state}}"
+"#
+    ))
+}
+
+fn fetch(gyre: &Gyre, prefix: &str, url: &str) -> (u16, String) {
+    let resp = gyre.get(&format!("{prefix}/fetch?url={url}"));
+    (resp.status, resp.text())
+}
+
+#[test]
+fn allowed_hosts_are_reached_and_others_are_denied_by_the_host() {
+    let upstream = Upstream::start();
+    let closed = free_port();
+    let allowed =
+        r#""http://127.0.0.1:{{ upstream_port }}", "http://backend.spin.internal", "http://self""#;
+    let app = app(allowed, upstream.port);
+    let gyre = Gyre::up(&app, &[]);
+    let up = upstream.port;
+    for prefix in ["", "/v3"] {
+        let table: Vec<(String, u16, &str)> = vec![
+            (
+                format!("http://127.0.0.1:{up}/x?y=1"),
+                200,
+                "upstream saw GET /x?y=1 0",
+            ),
+            // Service chaining runs the private component in-process.
+            ("http://backend.spin.internal/hello".into(), 200, "hello"),
+            ("http://self/hello".into(), 200, "hello"),
+            // Not listed: the interface's own denied error.
+            (
+                format!("http://127.0.0.1:{closed}/"),
+                409,
+                "HttpRequestDenied",
+            ),
+            (format!("http://localhost:{up}/"), 409, "HttpRequestDenied"),
+            (format!("https://127.0.0.1:{up}/"), 409, "HttpRequestDenied"),
+            (
+                "http://other.spin.internal/hello".into(),
+                409,
+                "HttpRequestDenied",
+            ),
+        ];
+        for (url, status, want) in table {
+            let (got_status, body) = fetch(&gyre, prefix, &url);
+            assert_eq!(
+                got_status,
+                status,
+                "{prefix} {url}: {body}\n{}",
+                gyre.stderr()
+            );
+            assert!(
+                body.contains(want),
+                "{prefix} {url}: want {want:?} in {body:?}"
+            );
+        }
+    }
+    assert!(
+        gyre.stderr().contains(&format!(
+            "Outbound network destination not allowed: http://127.0.0.1:{closed}"
+        )),
+        "{}",
+        gyre.stderr()
+    );
+}
+
+#[test]
+fn a_refused_connection_is_an_error_for_the_guest_and_the_server_goes_on() {
+    let upstream = Upstream::start();
+    let closed = free_port();
+    let app = app(r#""http://127.0.0.1:*""#, upstream.port);
+    let gyre = Gyre::up(&app, &[]);
+    for prefix in ["", "/v3"] {
+        let (status, body) = fetch(&gyre, prefix, &format!("http://127.0.0.1:{closed}/"));
+        assert_eq!(status, 409, "{prefix}: {body}");
+        assert!(body.contains("ConnectionRefused"), "{prefix}: {body}");
+        let (status, body) = fetch(
+            &gyre,
+            prefix,
+            &format!("http://127.0.0.1:{}/ok", upstream.port),
+        );
+        assert_eq!(
+            (status, body.as_str()),
+            (200, "upstream saw GET /ok 0"),
+            "{prefix}"
+        );
+    }
+}
+
+#[test]
+fn python_sdk_3_request_bodies_arrive_every_time() {
+    // SDK 3 writes the request body while the request is being sent.
+    let upstream = Upstream::start();
+    let app = app(r#""http://127.0.0.1:{{ upstream_port }}""#, upstream.port);
+    let gyre = Gyre::up(&app, &[]);
+    let url = gyre.url(&format!(
+        "/v3/fetch?method=POST&url=http://127.0.0.1:{}/upload",
+        upstream.port
+    ));
+    let body = vec![b'x'; 200_000];
+    for attempt in 0..20 {
+        let resp = support::request("POST", &url, &[], Some(&body));
+        assert_eq!(
+            (resp.status, resp.text().as_str()),
+            (200, "upstream saw POST /upload 200000"),
+            "attempt {attempt}"
+        );
+    }
+}
+
+#[test]
+fn an_entry_invalid_after_template_expansion_is_a_load_error() {
+    // Templates are checked once their values are known.
+    let app = app(r#""http://127.0.0.1:{{ upstream_port }}""#, 1);
+    let output = gyre_command()
+        .current_dir(app.path())
+        .args([
+            "up",
+            "--listen",
+            "127.0.0.1:0",
+            "--variable",
+            "upstream_port=http",
+        ])
+        .output()
+        .expect("run gyre");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("component `caller`") && stderr.contains("`http` is not a port number"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn an_invalid_allow_list_entry_is_a_load_error() {
+    let app = app(r#""example.com""#, 1);
+    let output = gyre_command()
+        .current_dir(app.path())
+        .args(["up", "--listen", "127.0.0.1:0"])
+        .output()
+        .expect("run gyre");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    // The manifest's own check points at the entry, with a fix.
+    assert!(
+        stderr.contains("spin.toml:12:")
+            && stderr.contains(
+                "`component.caller.allowed_outbound_hosts`: \"example.com\": missing scheme"
+            )
+            && stderr.contains("help: write the scheme too, e.g. `https://example.com`"),
+        "{stderr}"
+    );
+}

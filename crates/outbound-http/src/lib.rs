@@ -1,0 +1,294 @@
+//! Outbound HTTP from components (`wasi:http/outgoing-handler@0.2.x`,
+//! `wasi:http/client@0.3.0`): every request is checked against the
+//! component's `allowed_outbound_hosts` before anything is connected.
+//!
+//! - A destination the list does not allow gets the interface's own
+//!   `HTTP-request-denied` error (never a trap), and the log says which
+//!   component tried which destination.
+//! - `http://<id>.spin.internal/...` (service chaining) is allowed only when
+//!   the caller lists that host, and runs the other component in-process:
+//!   no socket, no DNS ([`LocalDispatch`], supplied by the HTTP trigger).
+//! - `http://self/...` / `http://self.alt/...` goes to the app's own bound
+//!   address.
+//! - The destination is taken from the request URI only: the incoming
+//!   request's `Host` header never decides where a request goes
+//!   (CVE-2024-32980), and redirects are returned to the guest, not followed.
+//!
+//! Shape: the engine's wasi:http bindings are already linked; this crate's
+//! per-app step ([`AppOutboundHttp::configure`]) expands templates and
+//! parses each component's list, and its per-instance step puts the
+//! component's [`WasiHttpHooks`] into the store.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
+
+use anyhow::Result;
+use gyre_engine::{AppCapabilities, Extensions, HttpHooks, PrepareInstance};
+use gyre_manifest::Manifest;
+use gyre_outbound_networking::{AllowedHosts, Destination, Host};
+use gyre_variables::Resolver;
+use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
+
+/// A boxed future, as the hooks return them.
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+/// Runs a component of the same application for a chained request.
+pub trait LocalDispatch: Send + Sync {
+    /// Handles `request` with component `component`, in-process.
+    fn dispatch(
+        &self,
+        component: &str,
+        request: http::Request<WasiBody>,
+    ) -> BoxFuture<Result<http::Response<WasiBody>, HttpError>>;
+}
+
+/// What only exists once the trigger is running: the component
+/// dispatcher for service chaining, and the address the app listens on.
+#[derive(Default)]
+pub struct LocalServices {
+    dispatcher: OnceLock<Arc<dyn LocalDispatch>>,
+    self_addr: OnceLock<SocketAddr>,
+}
+
+impl LocalServices {
+    /// Sets the dispatcher (once, when the trigger is loaded).
+    pub fn set_dispatcher(&self, dispatcher: Arc<dyn LocalDispatch>) {
+        let _ = self.dispatcher.set(dispatcher);
+    }
+
+    /// Sets the app's bound address (once, when the server is bound).
+    pub fn set_self_addr(&self, addr: SocketAddr) {
+        let _ = self.self_addr.set(addr);
+    }
+}
+
+/// One component's outbound rules.
+struct ComponentOutbound {
+    id: String,
+    allowed: AllowedHosts,
+    local: Arc<LocalServices>,
+}
+
+/// The outbound HTTP rules of one application.
+pub struct AppOutboundHttp {
+    components: HashMap<String, Arc<ComponentOutbound>>,
+    local: Arc<LocalServices>,
+}
+
+impl AppOutboundHttp {
+    /// Expands `{{ variable }}` templates in every component's
+    /// `allowed_outbound_hosts` and parses the entries. An invalid entry is
+    /// a load error naming the component and the entry.
+    pub async fn configure(manifest: &Manifest, resolver: &Resolver) -> Result<Self> {
+        let local = Arc::new(LocalServices::default());
+        let mut components = HashMap::new();
+        for (id, component) in &manifest.components {
+            if component.allowed_outbound_hosts.is_empty() {
+                continue;
+            }
+            let mut entries = Vec::new();
+            for entry in &component.allowed_outbound_hosts {
+                let expanded = resolver.expand_str(entry).await.map_err(|e| {
+                    anyhow::anyhow!("component `{id}`: allowed_outbound_hosts entry {entry:?}: {e}")
+                })?;
+                entries.push(expanded);
+            }
+            let allowed = AllowedHosts::parse(&entries).map_err(|e| {
+                let help = e.help.clone().unwrap_or_default();
+                anyhow::anyhow!("component `{id}`: {e}\n  help: {help}")
+            })?;
+            components.insert(
+                id.clone(),
+                Arc::new(ComponentOutbound {
+                    id: id.clone(),
+                    allowed,
+                    local: local.clone(),
+                }),
+            );
+        }
+        Ok(AppOutboundHttp { components, local })
+    }
+
+    /// Where the trigger registers its dispatcher and bound address.
+    pub fn local_services(&self) -> &Arc<LocalServices> {
+        &self.local
+    }
+
+    /// Adds each component's per-instance preparation.
+    pub fn register(&self, capabilities: &mut AppCapabilities) {
+        for (id, component) in &self.components {
+            capabilities.add(id, Arc::new(PrepareHooks(component.clone())));
+        }
+    }
+}
+
+struct PrepareHooks(Arc<ComponentOutbound>);
+
+impl PrepareInstance for PrepareHooks {
+    fn prepare(&self, extensions: &mut Extensions) {
+        extensions.insert(HttpHooks(Box::new(Hooks(self.0.clone()))));
+    }
+}
+
+struct Hooks(Arc<ComponentOutbound>);
+
+type SendResult = Result<
+    (
+        http::Response<WasiBody>,
+        Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+    ),
+    HttpError,
+>;
+
+/// Most request-body bytes read and discarded from a denied request.
+const MAX_DENIED_BODY_DRAIN: usize = 16 << 20;
+
+/// Denies a request. The guest may still be writing the body (SDKs write
+/// it while the request is being sent): the body is read to its end first,
+/// so the guest sees the interface's `HTTP-request-denied` where it reads
+/// the response, not a closed stream where it writes.
+fn denied(
+    component: &str,
+    scheme: &str,
+    authority: &str,
+    request: http::Request<WasiBody>,
+) -> Box<dyn Future<Output = SendResult> + Send> {
+    tracing::warn!(
+        component,
+        "Outbound network destination not allowed: {scheme}://{authority} (add it to the component's `allowed_outbound_hosts`)"
+    );
+    Box::new(async move {
+        use http_body_util::BodyExt;
+        let mut body = request.into_body();
+        let mut drained = 0usize;
+        while let Some(Ok(frame)) = body.frame().await {
+            drained += frame.data_ref().map_or(0, |d| d.len());
+            if drained > MAX_DENIED_BODY_DRAIN {
+                break;
+            }
+        }
+        Err(HttpError::HttpRequestDenied)
+    })
+}
+
+impl WasiHttpHooks for Hooks {
+    fn send_request(
+        &mut self,
+        mut request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
+        _fut: Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+    ) -> Box<dyn Future<Output = SendResult> + Send> {
+        let component = &self.0;
+        let uri = request.uri().clone();
+        let scheme = uri.scheme_str().unwrap_or("https").to_ascii_lowercase();
+        let authority = uri
+            .authority()
+            .map(|a| a.as_str().to_string())
+            .unwrap_or_default();
+        let Some(host) = uri.host() else {
+            return Box::new(async { Err(HttpError::HttpRequestUriInvalid) });
+        };
+        let host = Host::parse(host);
+        let destination = Destination {
+            scheme: &scheme,
+            host: host.clone(),
+            port: uri.port_u16(),
+        };
+        if !component.allowed.allows(&destination) {
+            return denied(&component.id, &scheme, &authority, request);
+        }
+        match host {
+            Host::Component(target) => {
+                let Some(dispatcher) = component.local.dispatcher.get().cloned() else {
+                    return Box::new(async { Err(HttpError::DestinationNotFound) });
+                };
+                Box::new(async move {
+                    let response = dispatcher.dispatch(&target, request).await?;
+                    Ok((
+                        response,
+                        Box::new(async { Ok(()) }) as Box<dyn Future<Output = _> + Send>,
+                    ))
+                })
+            }
+            Host::SelfApp => {
+                let Some(addr) = component.local.self_addr.get().copied() else {
+                    return Box::new(async { Err(HttpError::DestinationNotFound) });
+                };
+                // The app listens on plain HTTP; keep path and query.
+                let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_string();
+                match http::Uri::builder()
+                    .scheme("http")
+                    .authority(addr.to_string())
+                    .path_and_query(path)
+                    .build()
+                {
+                    Ok(new_uri) => *request.uri_mut() = new_uri,
+                    Err(_) => return Box::new(async { Err(HttpError::HttpRequestUriInvalid) }),
+                }
+                send(request, options)
+            }
+            Host::Ip(_) | Host::Domain(_) => send(request, options),
+        }
+    }
+}
+
+/// Sends a request over the network.
+///
+/// hyper drops a request body as soon as it has sent `content-length`
+/// bytes. A guest that writes the body while the request is in flight
+/// (Python SDK 3 does) may then find its stream closed on the next
+/// `check-write`, although every byte was sent. The body is therefore
+/// shared: hyper reads through one handle, and the connection's I/O future
+/// keeps the other until the exchange is over.
+fn send(
+    request: http::Request<WasiBody>,
+    options: Option<RequestOptions>,
+) -> Box<dyn Future<Output = SendResult> + Send> {
+    Box::new(async move {
+        use http_body_util::BodyExt;
+        let (parts, body) = request.into_parts();
+        let shared = SharedBody(Arc::new(std::sync::Mutex::new(body)));
+        let keep_alive = shared.0.clone();
+        let request = http::Request::from_parts(parts, shared.boxed_unsync());
+        let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
+        let io = async move {
+            let result = io.await;
+            drop(keep_alive);
+            result
+        };
+        Ok((
+            response.map(BodyExt::boxed_unsync),
+            Box::new(io) as Box<dyn Future<Output = _> + Send>,
+        ))
+    })
+}
+
+/// A request body read through one of several handles; the body itself
+/// lives as long as any handle does.
+struct SharedBody(Arc<std::sync::Mutex<WasiBody>>);
+
+impl http_body::Body for SharedBody {
+    type Data = bytes::Bytes;
+    type Error = HttpError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let mut body = match self.0.lock() {
+            Ok(body) => body,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        Pin::new(&mut *body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.0.lock().map(|b| b.is_end_stream()).unwrap_or(false)
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.0.lock().map(|b| b.size_hint()).unwrap_or_default()
+    }
+}

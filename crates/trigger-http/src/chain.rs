@@ -1,0 +1,70 @@
+//! Service chaining: `http://<id>.spin.internal/...` runs component `<id>`
+//! in-process, as if its route were `/...` (Spin's rule: `spin-path-info`
+//! is the whole path, the matched route `/...`, the client `0.0.0.0:0`).
+//! Private components (`route = { private = true }`) are reachable too.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use gyre_outbound_http::{BoxFuture, LocalDispatch};
+use http_body_util::BodyExt as _;
+use wasmtime_wasi_http::{Error as HttpError, WasiBody};
+
+use crate::executor::ComponentExecutor;
+use crate::headers::{self, RoutedRequest};
+use crate::routes::RouteMatch;
+use crate::wagi::WagiContext;
+
+pub(crate) struct ChainDispatcher {
+    pub(crate) components: HashMap<String, Arc<ComponentExecutor>>,
+}
+
+impl LocalDispatch for ChainDispatcher {
+    fn dispatch(
+        &self,
+        component: &str,
+        request: http::Request<WasiBody>,
+    ) -> BoxFuture<Result<http::Response<WasiBody>, HttpError>> {
+        let executor = self.components.get(component).cloned();
+        Box::pin(async move {
+            let Some(executor) = executor else {
+                return Err(HttpError::DestinationNotFound);
+            };
+            let (mut parts, body) = request.into_parts();
+            let route = RouteMatch {
+                target: &(),
+                route: "/...",
+                component_route: "",
+                params: Vec::new(),
+                path_info: parts.uri.path().to_string(),
+            };
+            let routed = RoutedRequest {
+                scheme: "http",
+                route: &route,
+                client_addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+            };
+            headers::prepare(&mut parts.uri, &mut parts.headers, &routed)
+                .map_err(|_| HttpError::HttpRequestUriInvalid)?;
+            let wagi_ctx = WagiContext {
+                client_addr: Some(routed.client_addr),
+                full_url: parts.uri.to_string(),
+                matched_route: route.route.to_string(),
+                component_route: String::new(),
+                path_info: route.path_info.clone(),
+                params: Vec::new(),
+            };
+            let response = executor
+                .handle(http::Request::from_parts(parts, body), &wagi_ctx)
+                .await
+                .map_err(|e| {
+                    tracing::error!(component = %executor.id(), "chained request failed: {e:#}");
+                    HttpError::InternalError(Some(format!("component `{}` failed", executor.id())))
+                })?;
+            Ok(response.map(|body| {
+                body.map_err(|e| HttpError::InternalError(Some(e.to_string())))
+                    .boxed_unsync()
+            }))
+        })
+    }
+}
