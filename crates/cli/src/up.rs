@@ -241,6 +241,7 @@ async fn up(args: UpArgs) -> Result<()> {
             &gyre_key_value::KeyValueCapability,
             &gyre_sqlite::SqliteCapability,
             &gyre_variables::VariablesCapability,
+            &gyre_redis::RedisCapability,
         ],
     )?);
     let echo: Option<Arc<dyn OutputEcho>> = if args.quiet {
@@ -393,10 +394,12 @@ async fn configure_capabilities(
     }
 
     let mut capabilities = AppCapabilities::default();
-    let outbound_http =
-        gyre_outbound_http::AppOutboundHttp::configure(&app.manifest, variables.resolver()).await?;
+    let allow_lists =
+        gyre_outbound_http::expand_allow_lists(&app.manifest, variables.resolver()).await?;
+    let outbound_http = gyre_outbound_http::AppOutboundHttp::new(&allow_lists);
     variables.register(&mut capabilities);
     outbound_http.register(&mut capabilities);
+    gyre_redis::AppRedis::new(&allow_lists).register(&mut capabilities);
     key_value.register(&mut capabilities);
     databases.register(&mut capabilities);
     Ok((capabilities, outbound_http.local_services().clone()))

@@ -190,3 +190,62 @@ fn an_invalid_allow_list_entry_is_a_load_error() {
         "{stderr}"
     );
 }
+
+#[test]
+fn redis_outbound_every_operation_allowed_denied_and_refused() {
+    let redis = support::servers::RedisServer::start();
+    let closed = free_port();
+    let app = TestApp::new(&format!(
+        r#"
+spin_manifest_version = 2
+[application]
+name = "redis-out"
+[[trigger.http]]
+route = "/..."
+component = "caller"
+[component.caller]
+source = "{{guest:py5-state}}"
+allowed_outbound_hosts = ["redis://127.0.0.1:{}", "redis://127.0.0.1:{closed}"]
+"#,
+        redis.port
+    ));
+    let gyre = Gyre::up(&app, &[]);
+    let want = r#"["v1", null, 1, 2, 3, 1, ["a", "c"], 1, [2], ["xy"], "Error_TypeError"]"#;
+    for api in ["v3", "v2"] {
+        let resp = gyre.get(&format!(
+            "/redis?api={api}&prefix={api}&addr=redis://127.0.0.1:{}",
+            redis.port
+        ));
+        assert_eq!(
+            (resp.status, resp.text().as_str()),
+            (200, want),
+            "{api}\n{}",
+            gyre.stderr()
+        );
+        assert_eq!(redis.command(&["GET", &format!("{api}:n")]), "$1\r\n2\r\n");
+    }
+    // Not in the allow-list: the interface's invalid-address, as Spin.
+    let denied = gyre.get("/redis?addr=redis://127.0.0.2:6379");
+    assert_eq!(
+        (denied.status, denied.text().as_str()),
+        (409, "Error_InvalidAddress")
+    );
+    let denied = gyre.get("/redis?api=v2&addr=redis://localhost:6379");
+    assert_eq!(
+        (denied.status, denied.text().as_str()),
+        (409, "Error_InvalidAddress")
+    );
+    // Allowed but nothing listens: an error, and the server goes on.
+    let refused = gyre.get(&format!("/redis?addr=redis://127.0.0.1:{closed}"));
+    assert_eq!(refused.status, 409);
+    assert!(
+        refused.text().starts_with("Error_Other: cannot connect"),
+        "{}",
+        refused.text()
+    );
+    let again = gyre.get(&format!(
+        "/redis?prefix=again&addr=redis://127.0.0.1:{}",
+        redis.port
+    ));
+    assert_eq!(again.status, 200, "{}", again.text());
+}

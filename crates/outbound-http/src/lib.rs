@@ -15,9 +15,9 @@
 //!   (CVE-2024-32980), and redirects are returned to the guest, not followed.
 //!
 //! Shape: the engine's wasi:http bindings are already linked; this crate's
-//! per-app step ([`AppOutboundHttp::configure`]) expands templates and
-//! parses each component's list, and its per-instance step puts the
-//! component's [`WasiHttpHooks`] into the store.
+//! per-app step ([`expand_allow_lists`], then [`AppOutboundHttp::new`])
+//! expands templates and parses each component's list, and its
+//! per-instance step puts the component's [`WasiHttpHooks`] into the store.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -67,7 +67,7 @@ impl LocalServices {
 /// One component's outbound rules.
 struct ComponentOutbound {
     id: String,
-    allowed: AllowedHosts,
+    allowed: Arc<AllowedHosts>,
     local: Arc<LocalServices>,
 }
 
@@ -77,38 +77,54 @@ pub struct AppOutboundHttp {
     local: Arc<LocalServices>,
 }
 
-impl AppOutboundHttp {
-    /// Expands `{{ variable }}` templates in every component's
-    /// `allowed_outbound_hosts` and parses the entries. An invalid entry is
-    /// a load error naming the component and the entry.
-    pub async fn configure(manifest: &Manifest, resolver: &Resolver) -> Result<Self> {
-        let local = Arc::new(LocalServices::default());
-        let mut components = HashMap::new();
-        for (id, component) in &manifest.components {
-            if component.allowed_outbound_hosts.is_empty() {
-                continue;
-            }
-            let mut entries = Vec::new();
-            for entry in &component.allowed_outbound_hosts {
-                let expanded = resolver.expand_str(entry).await.map_err(|e| {
-                    anyhow::anyhow!("component `{id}`: allowed_outbound_hosts entry {entry:?}: {e}")
-                })?;
-                entries.push(expanded);
-            }
-            let allowed = AllowedHosts::parse(&entries).map_err(|e| {
-                let help = e.help.clone().unwrap_or_default();
-                anyhow::anyhow!("component `{id}`: {e}\n  help: {help}")
-            })?;
-            components.insert(
-                id.clone(),
-                Arc::new(ComponentOutbound {
-                    id: id.clone(),
-                    allowed,
-                    local: local.clone(),
-                }),
-            );
+/// Every component's `allowed_outbound_hosts`, with `{{ variable }}`
+/// templates expanded and entries parsed, shared by every outbound
+/// capability (HTTP, Redis, PostgreSQL, MySQL, MQTT). An invalid entry is a
+/// load error naming the component and the entry. Components that list
+/// nothing are absent: they may reach nothing.
+pub async fn expand_allow_lists(
+    manifest: &Manifest,
+    resolver: &Resolver,
+) -> Result<HashMap<String, Arc<AllowedHosts>>> {
+    let mut lists = HashMap::new();
+    for (id, component) in &manifest.components {
+        if component.allowed_outbound_hosts.is_empty() {
+            continue;
         }
-        Ok(AppOutboundHttp { components, local })
+        let mut entries = Vec::new();
+        for entry in &component.allowed_outbound_hosts {
+            let expanded = resolver.expand_str(entry).await.map_err(|e| {
+                anyhow::anyhow!("component `{id}`: allowed_outbound_hosts entry {entry:?}: {e}")
+            })?;
+            entries.push(expanded);
+        }
+        let allowed = AllowedHosts::parse(&entries).map_err(|e| {
+            let help = e.help.clone().unwrap_or_default();
+            anyhow::anyhow!("component `{id}`: {e}\n  help: {help}")
+        })?;
+        lists.insert(id.clone(), Arc::new(allowed));
+    }
+    Ok(lists)
+}
+
+impl AppOutboundHttp {
+    /// The outbound HTTP rules of every component that lists any host.
+    pub fn new(allow_lists: &HashMap<String, Arc<AllowedHosts>>) -> Self {
+        let local = Arc::new(LocalServices::default());
+        let components = allow_lists
+            .iter()
+            .map(|(id, allowed)| {
+                (
+                    id.clone(),
+                    Arc::new(ComponentOutbound {
+                        id: id.clone(),
+                        allowed: allowed.clone(),
+                        local: local.clone(),
+                    }),
+                )
+            })
+            .collect();
+        AppOutboundHttp { components, local }
     }
 
     /// Where the trigger registers its dispatcher and bound address.

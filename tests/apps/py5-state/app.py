@@ -18,6 +18,7 @@ Routes:
   /sql?db=L                    body {"sql": ..., "params": [...]} -> JSON result
   /var/<name>                  -> the value
   /var-all                     (wasi) -> JSON of every variable
+  /redis?addr=A&prefix=P       every outbound Redis operation in order -> JSON of results
 Interface errors answer 409 with the error's variant name (and payload).
 """
 
@@ -26,7 +27,10 @@ from urllib.parse import parse_qs
 
 from spin_sdk import http, key_value, sqlite, variables
 from spin_sdk.http import Request, Response
+from spin_sdk import redis
 from spin_sdk.wit.imports import fermyon_spin_key_value_2_0_0 as kv2
+from spin_sdk.wit.imports import fermyon_spin_redis_2_0_0 as redis2
+from spin_sdk.wit.imports import spin_redis_redis_3_0_0 as redis3
 from spin_sdk.wit.imports import fermyon_spin_sqlite_2_0_0 as sql2
 from spin_sdk.wit.imports import spin_sqlite_sqlite_3_1_0 as sql3
 from spin_sdk.wit.imports import fermyon_spin_variables_2_0_0 as vars2
@@ -197,6 +201,60 @@ async def sql_route(query, body):
     return text(400, "unknown sql api " + api)
 
 
+def redis_reply(r):
+    name = type(r).__name__
+    if name.endswith("Nil"):
+        return None
+    if name.endswith("Binary"):
+        return bytes(r.value).decode(errors="replace")
+    return r.value
+
+
+async def redis_route(query):
+    """Every outbound Redis operation, in order, on keys under `prefix`."""
+    api = query.get("api", "v3")
+    addr = query["addr"]
+    p = query.get("prefix", "t")
+    out = []
+    if api == "v3":
+        with await redis.open(addr) as conn:
+            await conn.publish(p + "-channel", b"hello")
+            await conn.set(p + ":k", b"v1")
+            out.append(bytes(await conn.get(p + ":k")).decode())
+            out.append(await conn.get(p + ":missing"))
+            out.append(await conn.incr(p + ":n"))
+            out.append(await conn.incr(p + ":n"))
+            out.append(await conn.sadd(p + ":s", ["a", "b", "c"]))
+            out.append(await conn.srem(p + ":s", ["b"]))
+            out.append(sorted(await conn.smembers(p + ":s")))
+            out.append(await conn.del_([p + ":k", p + ":nothing"]))
+            out.append([redis_reply(r) for r in await conn.execute("APPEND", [redis3.RedisParameter_Binary(p.encode() + b":e"), redis3.RedisParameter_Binary(b"xy")])])
+            out.append([redis_reply(r) for r in await conn.execute("GET", [redis3.RedisParameter_Binary(p.encode() + b":e")])])
+            try:
+                await conn.incr(p + ":s")
+            except Exception as e:
+                out.append(error_name(e))
+    else:
+        with redis2.Connection.open(addr) as conn:
+            conn.publish(p + "-channel", b"hello")
+            conn.set(p + ":k", b"v1")
+            out.append(bytes(conn.get(p + ":k")).decode())
+            out.append(conn.get(p + ":missing"))
+            out.append(conn.incr(p + ":n"))
+            out.append(conn.incr(p + ":n"))
+            out.append(conn.sadd(p + ":s", ["a", "b", "c"]))
+            out.append(conn.srem(p + ":s", ["b"]))
+            out.append(sorted(conn.smembers(p + ":s")))
+            out.append(conn.del_([p + ":k", p + ":nothing"]))
+            out.append([redis_reply(r) for r in conn.execute("APPEND", [redis2.RedisParameter_Binary(p.encode() + b":e"), redis2.RedisParameter_Binary(b"xy")])])
+            out.append([redis_reply(r) for r in conn.execute("GET", [redis2.RedisParameter_Binary(p.encode() + b":e")])])
+            try:
+                conn.incr(p + ":s")
+            except Exception as e:
+                out.append(error_name(e))
+    return text(200, json.dumps(out))
+
+
 async def var_route(name, query):
     api = query.get("api", "v3")
     if api == "v3":
@@ -219,7 +277,7 @@ class HttpHandler(http.Handler):
         parts = path.strip("/").split("/")
         # The component may be mounted under a prefix (`/noaccess/...`).
         for index, part in enumerate(parts):
-            if part in ("kv", "sql", "var", "var-all"):
+            if part in ("kv", "sql", "var", "var-all", "redis", "fetch", "hello"):
                 parts = parts[index:]
                 break
         try:
@@ -236,6 +294,8 @@ class HttpHandler(http.Handler):
                 return await sql_route(query, body)
             if parts[0] == "var" and len(parts) == 2:
                 return await var_route(parts[1], query)
+            if parts[0] == "redis":
+                return await redis_route(query)
             if parts[0] == "var-all":
                 return text(200, json.dumps(sorted(wasi_config.get_all())))
         except Exception as e:

@@ -1,0 +1,494 @@
+//! The guest-facing Redis interfaces, bound from Gyre's own WIT (`wit/`).
+//! Both versions run the same operations ([`Ops`]); they differ only in
+//! types and in how the host function is called (fiber or
+//! component-model async).
+
+use std::sync::Arc;
+
+use anyhow::Result;
+use gyre_engine::HostState;
+use redis::aio::ConnectionManager;
+use wasmtime::component::{Accessor, HasData, Linker, Resource, ResourceTable};
+
+use crate::{MAX_CONNECTIONS_PER_INSTANCE, RedisState};
+
+mod bindings {
+    wasmtime::component::bindgen!({
+        path: "wit",
+        world: "gyre:redis/host",
+        imports: {
+            "spin:redis/redis.[static]connection.open": async | store,
+            "spin:redis/redis.[method]connection.publish": async | store,
+            "spin:redis/redis.[method]connection.get": async | store,
+            "spin:redis/redis.[method]connection.set": async | store,
+            "spin:redis/redis.[method]connection.incr": async | store,
+            "spin:redis/redis.[method]connection.del": async | store,
+            "spin:redis/redis.[method]connection.sadd": async | store,
+            "spin:redis/redis.[method]connection.smembers": async | store,
+            "spin:redis/redis.[method]connection.srem": async | store,
+            "spin:redis/redis.[method]connection.execute": async | store,
+            default: async,
+        },
+        with: {
+            "fermyon:spin/redis.connection": crate::host::Connection,
+            "spin:redis/redis.connection": crate::host::Connection,
+        },
+    });
+}
+
+use bindings::fermyon::spin::redis as v2;
+use bindings::spin::redis::redis as v3;
+
+/// An open connection, as a guest holds it: a handle on the app's shared
+/// connection to that address.
+#[allow(unreachable_pub)] // re-exported by the generated bindings
+pub struct Connection {
+    connection: ConnectionManager,
+}
+
+pub(crate) struct RedisView<'a> {
+    state: &'a mut RedisState,
+    table: &'a mut ResourceTable,
+}
+
+struct Redis;
+
+impl HasData for Redis {
+    type Data<'a> = RedisView<'a>;
+}
+
+fn view(host: &mut HostState) -> RedisView<'_> {
+    let (state, table) = host.capability::<RedisState>();
+    RedisView { state, table }
+}
+
+pub(crate) fn bind(linker: &mut Linker<HostState>) -> Result<()> {
+    v2::add_to_linker::<_, Redis>(linker, view)?;
+    v3::add_to_linker::<_, Redis>(linker, view)?;
+    Ok(())
+}
+
+/// Errors common to both versions.
+enum HostError {
+    InvalidAddress,
+    TooManyConnections,
+    TypeError,
+    Other(String),
+}
+
+impl From<redis::RedisError> for HostError {
+    fn from(e: redis::RedisError) -> Self {
+        let message = e.to_string();
+        if e.kind() == redis::ErrorKind::UnexpectedReturnType
+            || message.contains("WRONGTYPE")
+            || message.contains("not an integer")
+        {
+            HostError::TypeError
+        } else {
+            HostError::Other(message)
+        }
+    }
+}
+
+/// A parameter of `execute`.
+enum Param {
+    Int(i64),
+    Bytes(Vec<u8>),
+}
+
+/// A value `execute` returns.
+enum Reply {
+    Nil,
+    Status(String),
+    Int(i64),
+    Bytes(Vec<u8>),
+}
+
+fn flatten(value: redis::Value, out: &mut Vec<Reply>) -> Result<(), HostError> {
+    use redis::Value as V;
+    match value {
+        V::Nil => out.push(Reply::Nil),
+        V::Int(i) => out.push(Reply::Int(i)),
+        V::BulkString(b) => out.push(Reply::Bytes(b)),
+        V::SimpleString(s) => out.push(Reply::Status(s)),
+        V::Okay => out.push(Reply::Status("OK".into())),
+        V::Array(items) | V::Set(items) => {
+            for item in items {
+                flatten(item, out)?;
+            }
+        }
+        V::Boolean(b) => out.push(Reply::Int(i64::from(b))),
+        V::Double(d) => out.push(Reply::Bytes(d.to_string().into_bytes())),
+        V::ServerError(e) => return Err(HostError::Other(format!("{e:?}"))),
+        other => out.push(Reply::Bytes(format!("{other:?}").into_bytes())),
+    }
+    Ok(())
+}
+
+/// The operations, once, for both versions.
+struct Ops(ConnectionManager);
+
+impl Ops {
+    async fn publish(mut self, channel: String, payload: Vec<u8>) -> Result<(), HostError> {
+        let _: i64 = redis::cmd("PUBLISH")
+            .arg(channel)
+            .arg(payload)
+            .query_async(&mut self.0)
+            .await?;
+        Ok(())
+    }
+
+    async fn get(mut self, key: String) -> Result<Option<Vec<u8>>, HostError> {
+        Ok(redis::cmd("GET").arg(key).query_async(&mut self.0).await?)
+    }
+
+    async fn set(mut self, key: String, value: Vec<u8>) -> Result<(), HostError> {
+        let _: redis::Value = redis::cmd("SET")
+            .arg(key)
+            .arg(value)
+            .query_async(&mut self.0)
+            .await?;
+        Ok(())
+    }
+
+    async fn incr(mut self, key: String) -> Result<i64, HostError> {
+        Ok(redis::cmd("INCR").arg(key).query_async(&mut self.0).await?)
+    }
+
+    async fn del(mut self, keys: Vec<String>) -> Result<u32, HostError> {
+        if keys.is_empty() {
+            return Ok(0);
+        }
+        Ok(redis::cmd("DEL").arg(keys).query_async(&mut self.0).await?)
+    }
+
+    async fn sadd(mut self, key: String, values: Vec<String>) -> Result<u32, HostError> {
+        Ok(redis::cmd("SADD")
+            .arg(key)
+            .arg(values)
+            .query_async(&mut self.0)
+            .await?)
+    }
+
+    async fn smembers(mut self, key: String) -> Result<Vec<String>, HostError> {
+        Ok(redis::cmd("SMEMBERS")
+            .arg(key)
+            .query_async(&mut self.0)
+            .await?)
+    }
+
+    async fn srem(mut self, key: String, values: Vec<String>) -> Result<u32, HostError> {
+        Ok(redis::cmd("SREM")
+            .arg(key)
+            .arg(values)
+            .query_async(&mut self.0)
+            .await?)
+    }
+
+    async fn execute(
+        mut self,
+        command: String,
+        params: Vec<Param>,
+    ) -> Result<Vec<Reply>, HostError> {
+        let mut cmd = redis::cmd(&command);
+        for param in params {
+            match param {
+                Param::Int(i) => cmd.arg(i),
+                Param::Bytes(b) => cmd.arg(b),
+            };
+        }
+        let value: redis::Value = cmd.query_async(&mut self.0).await?;
+        let mut out = Vec::new();
+        flatten(value, &mut out)?;
+        Ok(out)
+    }
+}
+
+impl RedisView<'_> {
+    /// Checks the address against the allow-list and returns the app's
+    /// connection to it.
+    fn begin_open(
+        &mut self,
+        address: &str,
+    ) -> Result<(Arc<crate::ComponentRedis>, String), HostError> {
+        let Some(component) = self.state.component.clone() else {
+            tracing::warn!(
+                "Outbound network destination not allowed: {address} (the component lists no `allowed_outbound_hosts`)"
+            );
+            return Err(HostError::InvalidAddress);
+        };
+        if !component.allowed.allows_url(address) {
+            tracing::warn!(
+                component = %component.id,
+                "Outbound network destination not allowed: {address} (add it to the component's `allowed_outbound_hosts`)"
+            );
+            return Err(HostError::InvalidAddress);
+        }
+        if self.state.open >= MAX_CONNECTIONS_PER_INSTANCE {
+            return Err(HostError::TooManyConnections);
+        }
+        Ok((component, address.to_string()))
+    }
+
+    fn finish_open(
+        &mut self,
+        connection: ConnectionManager,
+    ) -> Result<Resource<Connection>, HostError> {
+        let resource = self
+            .table
+            .push(Connection { connection })
+            .map_err(|_| HostError::TooManyConnections)?;
+        self.state.open += 1;
+        Ok(resource)
+    }
+
+    fn ops(&self, connection: &Resource<Connection>) -> Result<Ops, HostError> {
+        self.table
+            .get(connection)
+            .map(|c| Ops(c.connection.clone()))
+            .map_err(|_| HostError::Other("invalid connection handle".into()))
+    }
+
+    fn close(&mut self, connection: Resource<Connection>) -> wasmtime::Result<()> {
+        self.table.delete(connection)?;
+        self.state.open = self.state.open.saturating_sub(1);
+        Ok(())
+    }
+}
+
+async fn connect(
+    component: &crate::ComponentRedis,
+    address: &str,
+) -> Result<ConnectionManager, HostError> {
+    component.pool.get(address).await.map_err(|e| {
+        if e.kind() == redis::ErrorKind::InvalidClientConfig {
+            HostError::InvalidAddress
+        } else {
+            HostError::Other(format!("cannot connect to {address}: {e}"))
+        }
+    })
+}
+
+macro_rules! version_types {
+    ($m:ident) => {
+        impl From<HostError> for $m::Error {
+            fn from(e: HostError) -> Self {
+                match e {
+                    HostError::InvalidAddress => $m::Error::InvalidAddress,
+                    HostError::TooManyConnections => $m::Error::TooManyConnections,
+                    HostError::TypeError => $m::Error::TypeError,
+                    HostError::Other(m) => $m::Error::Other(m),
+                }
+            }
+        }
+
+        impl From<$m::RedisParameter> for Param {
+            fn from(p: $m::RedisParameter) -> Self {
+                match p {
+                    $m::RedisParameter::Int64(i) => Param::Int(i),
+                    $m::RedisParameter::Binary(b) => Param::Bytes(b),
+                }
+            }
+        }
+
+        impl From<Reply> for $m::RedisResult {
+            fn from(r: Reply) -> Self {
+                match r {
+                    Reply::Nil => $m::RedisResult::Nil,
+                    Reply::Status(s) => $m::RedisResult::Status(s),
+                    Reply::Int(i) => $m::RedisResult::Int64(i),
+                    Reply::Bytes(b) => $m::RedisResult::Binary(b),
+                }
+            }
+        }
+    };
+}
+version_types!(v2);
+version_types!(v3);
+
+impl v2::Host for RedisView<'_> {}
+
+impl v2::HostConnection for RedisView<'_> {
+    async fn open(&mut self, address: String) -> Result<Resource<Connection>, v2::Error> {
+        let (component, address) = self.begin_open(&address)?;
+        let connection = connect(&component, &address).await?;
+        Ok(self.finish_open(connection)?)
+    }
+
+    async fn publish(
+        &mut self,
+        c: Resource<Connection>,
+        channel: String,
+        payload: Vec<u8>,
+    ) -> Result<(), v2::Error> {
+        Ok(self.ops(&c)?.publish(channel, payload).await?)
+    }
+
+    async fn get(
+        &mut self,
+        c: Resource<Connection>,
+        key: String,
+    ) -> Result<Option<Vec<u8>>, v2::Error> {
+        Ok(self.ops(&c)?.get(key).await?)
+    }
+
+    async fn set(
+        &mut self,
+        c: Resource<Connection>,
+        key: String,
+        value: Vec<u8>,
+    ) -> Result<(), v2::Error> {
+        Ok(self.ops(&c)?.set(key, value).await?)
+    }
+
+    async fn incr(&mut self, c: Resource<Connection>, key: String) -> Result<i64, v2::Error> {
+        Ok(self.ops(&c)?.incr(key).await?)
+    }
+
+    async fn del(&mut self, c: Resource<Connection>, keys: Vec<String>) -> Result<u32, v2::Error> {
+        Ok(self.ops(&c)?.del(keys).await?)
+    }
+
+    async fn sadd(
+        &mut self,
+        c: Resource<Connection>,
+        key: String,
+        values: Vec<String>,
+    ) -> Result<u32, v2::Error> {
+        Ok(self.ops(&c)?.sadd(key, values).await?)
+    }
+
+    async fn smembers(
+        &mut self,
+        c: Resource<Connection>,
+        key: String,
+    ) -> Result<Vec<String>, v2::Error> {
+        Ok(self.ops(&c)?.smembers(key).await?)
+    }
+
+    async fn srem(
+        &mut self,
+        c: Resource<Connection>,
+        key: String,
+        values: Vec<String>,
+    ) -> Result<u32, v2::Error> {
+        Ok(self.ops(&c)?.srem(key, values).await?)
+    }
+
+    async fn execute(
+        &mut self,
+        c: Resource<Connection>,
+        command: String,
+        arguments: Vec<v2::RedisParameter>,
+    ) -> Result<Vec<v2::RedisResult>, v2::Error> {
+        let params = arguments.into_iter().map(Param::from).collect();
+        let replies = self.ops(&c)?.execute(command, params).await?;
+        Ok(replies.into_iter().map(v2::RedisResult::from).collect())
+    }
+
+    async fn drop(&mut self, c: Resource<Connection>) -> wasmtime::Result<()> {
+        self.close(c)
+    }
+}
+
+impl v3::Host for RedisView<'_> {}
+
+impl v3::HostConnection for RedisView<'_> {
+    async fn drop(&mut self, c: Resource<Connection>) -> wasmtime::Result<()> {
+        self.close(c)
+    }
+}
+
+fn ops_of<T>(accessor: &Accessor<T, Redis>, c: &Resource<Connection>) -> Result<Ops, v3::Error> {
+    Ok(accessor.with(|mut access| access.get().ops(c))?)
+}
+
+impl<T> v3::HostConnectionWithStore<T> for Redis {
+    async fn open(
+        accessor: &Accessor<T, Self>,
+        address: String,
+    ) -> Result<Resource<Connection>, v3::Error> {
+        let (component, address) = accessor.with(|mut access| access.get().begin_open(&address))?;
+        let connection = connect(&component, &address).await?;
+        Ok(accessor.with(|mut access| access.get().finish_open(connection))?)
+    }
+
+    async fn publish(
+        accessor: &Accessor<T, Self>,
+        c: Resource<Connection>,
+        channel: String,
+        payload: Vec<u8>,
+    ) -> Result<(), v3::Error> {
+        Ok(ops_of(accessor, &c)?.publish(channel, payload).await?)
+    }
+
+    async fn get(
+        accessor: &Accessor<T, Self>,
+        c: Resource<Connection>,
+        key: String,
+    ) -> Result<Option<Vec<u8>>, v3::Error> {
+        Ok(ops_of(accessor, &c)?.get(key).await?)
+    }
+
+    async fn set(
+        accessor: &Accessor<T, Self>,
+        c: Resource<Connection>,
+        key: String,
+        value: Vec<u8>,
+    ) -> Result<(), v3::Error> {
+        Ok(ops_of(accessor, &c)?.set(key, value).await?)
+    }
+
+    async fn incr(
+        accessor: &Accessor<T, Self>,
+        c: Resource<Connection>,
+        key: String,
+    ) -> Result<i64, v3::Error> {
+        Ok(ops_of(accessor, &c)?.incr(key).await?)
+    }
+
+    async fn del(
+        accessor: &Accessor<T, Self>,
+        c: Resource<Connection>,
+        keys: Vec<String>,
+    ) -> Result<u32, v3::Error> {
+        Ok(ops_of(accessor, &c)?.del(keys).await?)
+    }
+
+    async fn sadd(
+        accessor: &Accessor<T, Self>,
+        c: Resource<Connection>,
+        key: String,
+        values: Vec<String>,
+    ) -> Result<u32, v3::Error> {
+        Ok(ops_of(accessor, &c)?.sadd(key, values).await?)
+    }
+
+    async fn smembers(
+        accessor: &Accessor<T, Self>,
+        c: Resource<Connection>,
+        key: String,
+    ) -> Result<Vec<String>, v3::Error> {
+        Ok(ops_of(accessor, &c)?.smembers(key).await?)
+    }
+
+    async fn srem(
+        accessor: &Accessor<T, Self>,
+        c: Resource<Connection>,
+        key: String,
+        values: Vec<String>,
+    ) -> Result<u32, v3::Error> {
+        Ok(ops_of(accessor, &c)?.srem(key, values).await?)
+    }
+
+    async fn execute(
+        accessor: &Accessor<T, Self>,
+        c: Resource<Connection>,
+        command: String,
+        arguments: Vec<v3::RedisParameter>,
+    ) -> Result<Vec<v3::RedisResult>, v3::Error> {
+        let params = arguments.into_iter().map(Param::from).collect();
+        let replies = ops_of(accessor, &c)?.execute(command, params).await?;
+        Ok(replies.into_iter().map(v3::RedisResult::from).collect())
+    }
+}
