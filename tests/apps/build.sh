@@ -85,6 +85,14 @@ build_py5_app() { # build_py5_app APPDIR OUT
 }
 build_py5() { build_py5_app py5-http "$1"; }
 build_py5_state() { build_py5_app py5-state "$1"; }
+build_py5_redis() {
+  local v; v="$(venv venv-py5 $PY5_PKGS)"
+  VIRTUAL_ENV="$v" PATH="$v/bin:$PATH" componentize-py -w spin:up/redis-trigger@4.1.0 componentize app -p "$HERE/py5-redis" -o "$1" >&2
+}
+build_py3_redis() {
+  local v; v="$(venv venv-py3 $PY3_PKGS)"
+  VIRTUAL_ENV="$v" PATH="$v/bin:$PATH" componentize-py -w spin-redis componentize app -p "$HERE/py3-redis" -o "$1" >&2
+}
 
 build_py3_app() { # build_py3_app APPDIR OUT
   local v; v="$(venv venv-py3 $PY3_PKGS)"
@@ -145,7 +153,7 @@ build_wagi() {
   clang-14 --target=wasm32-wasi --sysroot=/usr -O2 "$HERE/wagi-c/wagi.c" -o "$1"
 }
 
-ALL=(hello-wat sink-wat core-module spin-inbound wagi-c py5-http py5-state py3-http py3-state js-http js-state)
+ALL=(hello-wat sink-wat core-module spin-inbound wagi-c py5-http py5-state py3-http py3-state js-http js-state py5-redis py3-redis)
 WANT=("$@")
 [[ ${#WANT[@]} -gt 0 ]] || WANT=("${ALL[@]}")
 
@@ -160,6 +168,8 @@ for name in "${WANT[@]}"; do
     py5-state) cached py5-state "$PY5_PKGS" build_py5_state ;;
     py3-http) cached py3-http "$PY3_PKGS" build_py3 ;;
     py3-state) cached py3-state "$PY3_PKGS" build_py3_state ;;
+    py5-redis) cached py5-redis "$PY5_PKGS" build_py5_redis ;;
+    py3-redis) cached py3-redis "$PY3_PKGS" build_py3_redis ;;
     js-http) cached js-http "build-tools-1.0.7 wasi-http-proxy-1.0.1" build_js ;;
     js-state) cached js-state "build-tools-1.0.7 wasi-http-proxy-1.0.1 $PY5_PKGS" build_js_state ;;
     *) log "unknown guest '$name'; known: ${ALL[*]}"; exit 2 ;;

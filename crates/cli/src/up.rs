@@ -183,12 +183,10 @@ async fn up(args: UpArgs) -> Result<()> {
     for warning in &app.manifest.warnings {
         tracing::warn!("{warning}");
     }
-    if app.manifest.http_triggers().next().is_none() {
-        if app.manifest.redis_triggers().next().is_some() {
-            bail!("this application only has Redis triggers, which Gyre does not run yet");
-        }
+    let has_http = app.manifest.http_triggers().next().is_some();
+    if !has_http && app.manifest.redis_triggers().next().is_none() {
         bail!(
-            "No triggers in app: add an `[[trigger.http]]` to {}",
+            "No triggers in app: add an `[[trigger.http]]` or `[[trigger.redis]]` to {}",
             manifest_path.display()
         );
     }
@@ -214,7 +212,7 @@ async fn up(args: UpArgs) -> Result<()> {
         (None, Some(d)) => d.clone(),
         (None, None) => state_dir.as_ref().map(|d| d.join("logs")),
     };
-    let (capabilities, local_services) =
+    let (capabilities, local_services, resolver) =
         configure_capabilities(&args, &app, &runtime_config, state_dir.as_deref()).await?;
 
     let defaults = EngineOptions::default();
@@ -257,54 +255,108 @@ async fn up(args: UpArgs) -> Result<()> {
     });
     let load_options = HttpLoadOptions {
         output: &hub,
-        log_dir,
+        log_dir: log_dir.clone(),
         truncate_logs: args.truncate_logs,
         max_memory_bytes: usize::try_from(engine_options.max_memory_bytes).unwrap_or(usize::MAX),
         capabilities: &capabilities,
     };
-    let loaded = HttpTrigger::load(&engine, &app, &load_options).await;
-    slow_notice.abort();
-    let (trigger, reports) = loaded?;
-    local_services.set_dispatcher(trigger.chain_dispatcher());
-    for report in &reports {
-        let how = match report.cache {
-            CacheOutcome::Hit => "compiled code loaded from cache",
-            CacheOutcome::Miss => "compiled and cached",
-            CacheOutcome::Disabled => "compiled (cache off)",
-        };
-        tracing::info!(
-            "component `{}` ({}): {how} in {} ms",
-            report.id,
-            report.handler,
-            report.load_time.as_millis()
-        );
-        if !report.stubbed.0.is_empty() {
+    let http = if has_http {
+        let (trigger, reports) = HttpTrigger::load(&engine, &app, &load_options).await?;
+        local_services.set_dispatcher(trigger.chain_dispatcher());
+        for report in &reports {
+            let how = match report.cache {
+                CacheOutcome::Hit => "compiled code loaded from cache",
+                CacheOutcome::Miss => "compiled and cached",
+                CacheOutcome::Disabled => "compiled (cache off)",
+            };
             tracing::info!(
-                "component `{}`: {} imported interfaces are not provided by Gyre yet and fail if called: {}",
+                "component `{}` ({}): {how} in {} ms",
                 report.id,
-                report.stubbed.0.len(),
-                report.stubbed.0.join(", ")
+                report.handler,
+                report.load_time.as_millis()
             );
+            report_stubbed(&report.id, &report.stubbed);
+        }
+        for warning in trigger.warnings() {
+            tracing::warn!("{warning}");
+        }
+        Some(trigger)
+    } else {
+        None
+    };
+    let redis = gyre_trigger_redis::RedisTrigger::load(
+        &engine,
+        &app,
+        &gyre_trigger_redis::RedisLoadOptions {
+            output: &hub,
+            log_dir,
+            truncate_logs: args.truncate_logs,
+            max_memory_bytes: load_options.max_memory_bytes,
+            capabilities: &capabilities,
+            resolver: &resolver,
+        },
+    )
+    .await?;
+    slow_notice.abort();
+    if let Some((_, reports)) = &redis {
+        for report in reports {
+            tracing::info!("component `{}` ({}): loaded", report.id, report.handler);
+            report_stubbed(&report.id, &report.stubbed);
         }
     }
-    for warning in trigger.warnings() {
-        tracing::warn!("{warning}");
-    }
-    let routes = trigger.routes().to_vec();
-    let server = trigger
-        .bind(
-            listen,
-            ServeOptions {
-                shutdown_grace: Duration::from_secs(args.shutdown_grace),
-            },
-        )
-        .await?;
-    local_services.set_self_addr(server.local_addr());
-    let base_url = format!("http://{}", server.local_addr());
-    print_listing(args.format, &base_url, &routes)?;
-    tracing::info!("ready in {} ms", started.elapsed().as_millis());
 
-    server.serve(shutdown_signal()).await?;
+    // Both triggers stop on the same signal.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+
+    let http_task = match http {
+        Some(trigger) => {
+            let routes = trigger.routes().to_vec();
+            let server = trigger
+                .bind(
+                    listen,
+                    ServeOptions {
+                        shutdown_grace: Duration::from_secs(args.shutdown_grace),
+                    },
+                )
+                .await?;
+            local_services.set_self_addr(server.local_addr());
+            let base_url = format!("http://{}", server.local_addr());
+            print_listing(args.format, &base_url, &routes)?;
+            Some(server.serve(stopped(stop_rx.clone())))
+        }
+        None => None,
+    };
+    let redis_task = match redis {
+        Some((trigger, _)) => {
+            print_channels(&trigger.active_channels())?;
+            Some(trigger.run(stopped(stop_rx.clone())))
+        }
+        None => None,
+    };
+    tracing::info!("ready in {} ms", started.elapsed().as_millis());
+    let (http_result, redis_result) = tokio::join!(
+        async {
+            match http_task {
+                Some(task) => task.await,
+                None => Ok(()),
+            }
+        },
+        async {
+            match redis_task {
+                Some(task) => task.await,
+                None => Ok(()),
+            }
+        }
+    );
+    http_result?;
+    redis_result?;
     let dropped = hub.dropped_bytes();
     if dropped > 0 {
         tracing::warn!(
@@ -321,7 +373,11 @@ async fn configure_capabilities(
     app: &gyre_app::App,
     runtime_config: &gyre_manifest::RuntimeConfig,
     state_dir: Option<&std::path::Path>,
-) -> Result<(AppCapabilities, Arc<gyre_outbound_http::LocalServices>)> {
+) -> Result<(
+    AppCapabilities,
+    Arc<gyre_outbound_http::LocalServices>,
+    Arc<gyre_variables::Resolver>,
+)> {
     if let Some(path) = &args.runtime_config_file {
         let mut described = Vec::new();
         for (label, store) in &runtime_config.key_value_stores {
@@ -402,7 +458,36 @@ async fn configure_capabilities(
     gyre_redis::AppRedis::new(&allow_lists).register(&mut capabilities);
     key_value.register(&mut capabilities);
     databases.register(&mut capabilities);
-    Ok((capabilities, outbound_http.local_services().clone()))
+    Ok((
+        capabilities,
+        outbound_http.local_services().clone(),
+        variables.resolver().clone(),
+    ))
+}
+
+fn report_stubbed(id: &str, stubbed: &gyre_engine::StubbedImports) {
+    if !stubbed.0.is_empty() {
+        tracing::info!(
+            "component `{id}`: {} imported interfaces are not provided by Gyre yet and fail if called: {}",
+            stubbed.0.len(),
+            stubbed.0.join(", ")
+        );
+    }
+}
+
+/// Spin's listing of Redis subscriptions.
+fn print_channels(channels: &[(String, String, Vec<String>)]) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    let mut current: Option<&str> = None;
+    for (address, channel, components) in channels {
+        if current != Some(address.as_str()) {
+            writeln!(out, "Active Channels on {address}:")?;
+            current = Some(address);
+        }
+        writeln!(out, "\t{address}/{channel}: [{}]", components.join(","))?;
+    }
+    out.flush()?;
+    Ok(())
 }
 
 /// Spin's knob for the pooling allocator's size (most live instances).

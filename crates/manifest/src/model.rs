@@ -147,6 +147,10 @@ pub struct RedisTrigger {
     pub channel: String,
     /// Server address overriding the application default.
     pub address: Option<String>,
+    /// Gyre extension (Spin ignores it): only messages that are JSON objects
+    /// whose top-level attributes equal these values reach the component,
+    /// e.g. `filter = { type = "order.created" }` for CloudEvents.
+    pub filter: Vec<(String, String)>,
 }
 
 /// A component.

@@ -955,7 +955,16 @@ pub(crate) fn parse_http_trigger(t: &mut TableReader<'_, '_>) -> Result<HttpTrig
 pub(crate) fn parse_redis_trigger(t: &mut TableReader<'_, '_>) -> Result<RedisTrigger> {
     let channel = t.required_string("channel")?.into_inner();
     let address = t.string("address")?.map(Spanned::into_inner);
-    Ok(RedisTrigger { channel, address })
+    let filter = t
+        .string_map("filter")?
+        .into_iter()
+        .map(|(k, v)| (k.into_inner(), v.into_inner()))
+        .collect();
+    Ok(RedisTrigger {
+        channel,
+        address,
+        filter,
+    })
 }
 
 fn normalise_triggers(

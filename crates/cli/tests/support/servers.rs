@@ -56,27 +56,74 @@ pub struct RedisServer {
 
 impl RedisServer {
     pub fn start() -> RedisServer {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let port = free_port();
+        let child = Self::spawn(port, dir.path());
+        RedisServer {
+            child,
+            port,
+            _dir: dir,
+        }
+    }
+
+    /// Stops the server and starts a new, empty one on the same port.
+    pub fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.child = Self::spawn(self.port, self._dir.path());
+    }
+
+    fn spawn(port: u16, dir: &std::path::Path) -> Child {
         let binary = find_binary(
             "GYRE_REDIS_SERVER",
             "redis-server",
             "apt-get install redis-server",
         );
-        let dir = tempfile::tempdir().expect("temp dir");
-        let port = free_port();
         let mut child = Command::new(binary)
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no"])
             .arg("--dir")
-            .arg(dir.path())
+            .arg(dir)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("start redis-server");
         wait_for_port(port, &mut child, "redis-server");
-        RedisServer {
-            child,
-            port,
-            _dir: dir,
+        child
+    }
+
+    /// An integer reply (`:N`), or 0 for a nil reply.
+    pub fn int(&self, args: &[&str]) -> i64 {
+        let reply = self.command(args);
+        let reply = reply.trim();
+        if let Some(n) = reply.strip_prefix(':') {
+            return n.parse().expect("integer reply");
+        }
+        // A bulk string holding a number, or nil.
+        reply
+            .lines()
+            .nth(1)
+            .and_then(|l| l.trim().parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// Waits until `channel` has at least one subscriber.
+    pub fn wait_subscribed(&self, channel: &str) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            // *2 $N channel :count
+            let reply = self.command(&["PUBSUB", "NUMSUB", channel]);
+            let count = reply
+                .lines()
+                .last()
+                .and_then(|l| l.trim().strip_prefix(':'))
+                .and_then(|n| n.parse::<i64>().ok())
+                .unwrap_or(0);
+            if count > 0 {
+                return;
+            }
+            assert!(Instant::now() < deadline, "nobody subscribed to {channel}");
+            std::thread::sleep(Duration::from_millis(50));
         }
     }
 
