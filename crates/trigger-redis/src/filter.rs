@@ -14,7 +14,8 @@ impl MessageFilter {
 
     /// Whether `payload` passes: with no attributes, always; otherwise it
     /// must be a JSON object whose top-level attributes have the values
-    /// (strings compared as strings, other JSON values by their JSON text).
+    /// (strings compared as strings, other JSON values as the JSON the
+    /// filter value spells: `"1"` matches the number 1).
     pub fn matches(&self, payload: &[u8]) -> bool {
         if self.attributes.is_empty() {
             return true;
@@ -26,7 +27,9 @@ impl MessageFilter {
             .iter()
             .all(|(key, want)| match object.get(key) {
                 Some(serde_json::Value::String(s)) => s == want,
-                Some(other) => other.to_string() == *want,
+                Some(other) => {
+                    serde_json::from_str::<serde_json::Value>(want).is_ok_and(|w| w == *other)
+                }
                 None => false,
             })
     }
