@@ -452,7 +452,8 @@ async fn configure_capabilities(
     let mut capabilities = AppCapabilities::default();
     let allow_lists =
         gyre_outbound_http::expand_allow_lists(&app.manifest, variables.resolver()).await?;
-    let outbound_http = gyre_outbound_http::AppOutboundHttp::new(&allow_lists);
+    let outbound_http =
+        gyre_outbound_http::AppOutboundHttp::new(&allow_lists, outbound_timeouts(runtime_config));
     variables.register(&mut capabilities);
     outbound_http.register(&mut capabilities);
     gyre_redis::AppRedis::new(&allow_lists).register(&mut capabilities);
@@ -463,6 +464,21 @@ async fn configure_capabilities(
         outbound_http.local_services().clone(),
         variables.resolver().clone(),
     ))
+}
+
+/// Outbound HTTP timeouts: Spin's defaults, unless the runtime config's
+/// `[outbound_http]` sets `connect_timeout`, `first_byte_timeout` or
+/// `between_bytes_timeout` (Gyre extension).
+fn outbound_timeouts(
+    runtime_config: &gyre_manifest::RuntimeConfig,
+) -> gyre_outbound_http::Timeouts {
+    let defaults = gyre_outbound_http::Timeouts::default();
+    let http = &runtime_config.outbound_http;
+    gyre_outbound_http::Timeouts {
+        connect: http.connect_timeout.unwrap_or(defaults.connect),
+        first_byte: http.first_byte_timeout.unwrap_or(defaults.first_byte),
+        between_bytes: http.between_bytes_timeout.unwrap_or(defaults.between_bytes),
+    }
 }
 
 fn report_stubbed(id: &str, stubbed: &gyre_engine::StubbedImports) {

@@ -249,3 +249,39 @@ allowed_outbound_hosts = ["redis://127.0.0.1:{}", "redis://127.0.0.1:{closed}"]
     ));
     assert_eq!(again.status, 200, "{}", again.text());
 }
+
+#[test]
+fn connections_to_an_origin_are_reused_and_timeouts_apply() {
+    let upstream = Upstream::start();
+    let app = app(r#""http://127.0.0.1:{{ upstream_port }}""#, upstream.port);
+    app.write(
+        "runtime-config.toml",
+        b"[outbound_http]\nfirst_byte_timeout = \"500ms\"\n",
+    );
+    let gyre = Gyre::up(&app, &["--runtime-config-file", "runtime-config.toml"]);
+    for n in 0..20 {
+        let (status, body) = fetch(
+            &gyre,
+            "",
+            &format!("http://127.0.0.1:{}/r{n}", upstream.port),
+        );
+        assert_eq!((status, body), (200, format!("upstream saw GET /r{n} 0")));
+    }
+    assert_eq!(
+        upstream.connections(),
+        1,
+        "20 sequential requests should share one connection"
+    );
+    let started = std::time::Instant::now();
+    let (status, body) = fetch(
+        &gyre,
+        "",
+        &format!("http://127.0.0.1:{}/slow", upstream.port),
+    );
+    assert_eq!(status, 409, "{body}");
+    assert!(body.contains("ConnectionReadTimeout"), "{body}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(3),
+        "the timeout did not fire"
+    );
+}

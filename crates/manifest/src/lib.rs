@@ -21,8 +21,8 @@ use toml::de::{DeTable, DeValue};
 pub use error::{Location, ManifestError, SourceFile};
 pub use model::*;
 pub use runtime_config::{
-    KeyValueStoreConfig, RuntimeConfig, SqliteDatabaseConfig, VariablesProviderConfig,
-    load_runtime_config, parse_runtime_config,
+    KeyValueStoreConfig, OutboundHttpConfig, RuntimeConfig, SqliteDatabaseConfig,
+    VariablesProviderConfig, load_runtime_config, parse_runtime_config,
 };
 
 /// Reads and validates the manifest at `path`.

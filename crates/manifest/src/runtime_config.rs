@@ -36,8 +36,26 @@ pub struct RuntimeConfig {
     pub sqlite_databases: IndexMap<String, SqliteDatabaseConfig>,
     /// `[[variables_provider]]` (or `[[config_provider]]`) entries, in order.
     pub variables_providers: Vec<VariablesProviderConfig>,
+    /// `[outbound_http]`.
+    pub outbound_http: OutboundHttpConfig,
     /// Tables Gyre accepts but does not use yet.
     pub warnings: Vec<String>,
+}
+
+/// `[outbound_http]`: Spin's `connection_pooling` and `max_connections`,
+/// and Gyre's default timeouts (a guest's request options still win).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OutboundHttpConfig {
+    /// `connection_pooling` (Gyre always pools; `false` is accepted).
+    pub connection_pooling: Option<bool>,
+    /// `max_connections` (accepted; not enforced yet).
+    pub max_connections: Option<u64>,
+    /// `connect_timeout`, e.g. `"5s"`.
+    pub connect_timeout: Option<std::time::Duration>,
+    /// `first_byte_timeout`.
+    pub first_byte_timeout: Option<std::time::Duration>,
+    /// `between_bytes_timeout`.
+    pub between_bytes_timeout: Option<std::time::Duration>,
 }
 
 /// A key-value store backend.
@@ -118,7 +136,6 @@ impl VariablesProviderConfig {
 /// Spin's top-level tables Gyre accepts without using them yet.
 const ACCEPTED_UNUSED: &[&str] = &[
     "llm_compute",
-    "outbound_http",
     "outbound_redis",
     "outbound_pg",
     "outbound_mysql",
@@ -258,6 +275,30 @@ fn read(
         }
     }
 
+    if let Some(mut table) = top.table("outbound_http")? {
+        let http = &mut config.outbound_http;
+        http.connection_pooling = table.bool("connection_pooling")?;
+        if let Some(n) = table.integer("max_connections")? {
+            http.max_connections =
+                Some(u64::try_from(*n.get_ref()).map_err(|_| {
+                    table.error(n.span(), "max_connections", "must not be negative")
+                })?);
+            config
+                .warnings
+                .push("runtime config `outbound_http.max_connections` is accepted but not enforced by Gyre yet".into());
+        }
+        if table.get("max_concurrent_requests").is_some() {
+            config.warnings.push(
+                "runtime config `outbound_http.max_concurrent_requests` is deprecated (use `max_connections`) and not enforced by Gyre yet"
+                    .into(),
+            );
+        }
+        http.connect_timeout = duration(&mut table, "connect_timeout")?;
+        http.first_byte_timeout = duration(&mut table, "first_byte_timeout")?;
+        http.between_bytes_timeout = duration(&mut table, "between_bytes_timeout")?;
+        table.finish()?;
+    }
+
     for &name in ACCEPTED_UNUSED {
         if top.get(name).is_some() {
             config.warnings.push(format!(
@@ -267,6 +308,46 @@ fn read(
     }
     top.finish()?;
     Ok(config)
+}
+
+/// A duration written as Spin writes them: `"10s"`, `"500ms"`, `"250us"`,
+/// `"100ns"`, or a bare number of seconds (string or integer).
+fn duration(
+    table: &mut TableReader<'_, '_>,
+    key: &'static str,
+) -> Result<Option<std::time::Duration>> {
+    use std::time::Duration;
+    let Some(value) = table.get(key) else {
+        return Ok(None);
+    };
+    let bad = |table: &TableReader<'_, '_>| {
+        table
+            .error(value.span(), key, "not a duration")
+            .with_help(format!("write e.g. `{key} = \"10s\"` or `\"500ms\"`"))
+    };
+    let text = match value.get_ref() {
+        DeValue::Integer(i) => i.as_str().to_string(),
+        DeValue::String(s) => s.trim().to_string(),
+        _ => return Err(bad(table)),
+    };
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => text.split_at(i),
+        None => (text.as_str(), "s"),
+    };
+    let n: u64 = number.parse().map_err(|_| bad(table))?;
+    let d = match unit.trim() {
+        "s" => Duration::from_secs(n),
+        "ms" => Duration::from_millis(n),
+        "us" | "μs" => Duration::from_micros(n),
+        "ns" => Duration::from_nanos(n),
+        _ => return Err(bad(table)),
+    };
+    if d.is_zero() {
+        return Err(table
+            .error(value.span(), key, "must be longer than zero")
+            .with_help("omit it to use the default (600 s)"));
+    }
+    Ok(Some(d))
 }
 
 fn read_key_value_store(

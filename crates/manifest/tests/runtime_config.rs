@@ -129,6 +129,24 @@ const INVALID: &[(&str, &str, &str, &[&str])] = &[
         &["expected a string, found an integer"],
     ),
     (
+        "bad duration",
+        "[outbound_http]\nconnect_timeout = \"soon\"\n",
+        "2:19",
+        &["`outbound_http.connect_timeout`: not a duration", "500ms"],
+    ),
+    (
+        "zero duration",
+        "[outbound_http]\nfirst_byte_timeout = \"0s\"\n",
+        "2:22",
+        &["must be longer than zero"],
+    ),
+    (
+        "unknown outbound_http field",
+        "[outbound_http]\ntimeout = \"1s\"\n",
+        "2:1",
+        &["`outbound_http.timeout`: unknown field"],
+    ),
+    (
         "negative memory",
         "max_instance_memory = -1\n",
         "1:23",
@@ -196,6 +214,12 @@ values = { a = "1" }
 
 [outbound_http]
 connection_pooling = true
+connect_timeout = "5s"
+first_byte_timeout = 30
+between_bytes_timeout = "250ms"
+
+[llm_compute]
+type = "spin"
 "#;
     let config = parse_runtime_config(
         SourceFile::new("runtime-config.toml", text),
@@ -242,7 +266,19 @@ connection_pooling = true
         .collect();
     assert_eq!(kinds, ["vault", "env", "static"]);
     assert_eq!(
+        config.outbound_http.connect_timeout,
+        Some(std::time::Duration::from_secs(5))
+    );
+    assert_eq!(
+        config.outbound_http.first_byte_timeout,
+        Some(std::time::Duration::from_secs(30))
+    );
+    assert_eq!(
+        config.outbound_http.between_bytes_timeout,
+        Some(std::time::Duration::from_millis(250))
+    );
+    assert_eq!(
         config.warnings,
-        ["runtime config `outbound_http` is accepted but not used by Gyre yet"]
+        ["runtime config `llm_compute` is accepted but not used by Gyre yet"]
     );
 }

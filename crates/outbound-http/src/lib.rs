@@ -19,6 +19,8 @@
 //! expands templates and parses each component's list, and its
 //! per-instance step puts the component's [`WasiHttpHooks`] into the store.
 
+mod client;
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -30,6 +32,8 @@ use gyre_manifest::Manifest;
 use gyre_outbound_networking::{AllowedHosts, Destination, Host};
 use gyre_variables::Resolver;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
+
+pub use client::{OutboundClient, Timeouts};
 
 /// A boxed future, as the hooks return them.
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
@@ -69,6 +73,7 @@ struct ComponentOutbound {
     id: String,
     allowed: Arc<AllowedHosts>,
     local: Arc<LocalServices>,
+    client: Arc<OutboundClient>,
 }
 
 /// The outbound HTTP rules of one application.
@@ -108,9 +113,11 @@ pub async fn expand_allow_lists(
 }
 
 impl AppOutboundHttp {
-    /// The outbound HTTP rules of every component that lists any host.
-    pub fn new(allow_lists: &HashMap<String, Arc<AllowedHosts>>) -> Self {
+    /// The outbound HTTP rules of every component that lists any host,
+    /// sharing one pooled client.
+    pub fn new(allow_lists: &HashMap<String, Arc<AllowedHosts>>, timeouts: Timeouts) -> Self {
         let local = Arc::new(LocalServices::default());
+        let client = Arc::new(OutboundClient::new(timeouts));
         let components = allow_lists
             .iter()
             .map(|(id, allowed)| {
@@ -120,6 +127,7 @@ impl AppOutboundHttp {
                         id: id.clone(),
                         allowed: allowed.clone(),
                         local: local.clone(),
+                        client: client.clone(),
                     }),
                 )
             })
@@ -243,68 +251,24 @@ impl WasiHttpHooks for Hooks {
                     Ok(new_uri) => *request.uri_mut() = new_uri,
                     Err(_) => return Box::new(async { Err(HttpError::HttpRequestUriInvalid) }),
                 }
-                send(request, options)
+                send(component.client.clone(), request, options)
             }
-            Host::Ip(_) | Host::Domain(_) => send(request, options),
+            Host::Ip(_) | Host::Domain(_) => send(component.client.clone(), request, options),
         }
     }
 }
 
-/// Sends a request over the network.
-///
-/// hyper drops a request body as soon as it has sent `content-length`
-/// bytes. A guest that writes the body while the request is in flight
-/// (Python SDK 3 does) may then find its stream closed on the next
-/// `check-write`, although every byte was sent. The body is therefore
-/// shared: hyper reads through one handle, and the connection's I/O future
-/// keeps the other until the exchange is over.
+/// Sends a request over the network through the app's pooled client.
 fn send(
+    client: Arc<OutboundClient>,
     request: http::Request<WasiBody>,
     options: Option<RequestOptions>,
 ) -> Box<dyn Future<Output = SendResult> + Send> {
     Box::new(async move {
-        use http_body_util::BodyExt;
-        let (parts, body) = request.into_parts();
-        let shared = SharedBody(Arc::new(std::sync::Mutex::new(body)));
-        let keep_alive = shared.0.clone();
-        let request = http::Request::from_parts(parts, shared.boxed_unsync());
-        let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
-        let io = async move {
-            let result = io.await;
-            drop(keep_alive);
-            result
-        };
+        let response = client.send(request, options).await?;
         Ok((
-            response.map(BodyExt::boxed_unsync),
-            Box::new(io) as Box<dyn Future<Output = _> + Send>,
+            response,
+            Box::new(async { Ok(()) }) as Box<dyn Future<Output = _> + Send>,
         ))
     })
-}
-
-/// A request body read through one of several handles; the body itself
-/// lives as long as any handle does.
-struct SharedBody(Arc<std::sync::Mutex<WasiBody>>);
-
-impl http_body::Body for SharedBody {
-    type Data = bytes::Bytes;
-    type Error = HttpError;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
-        let mut body = match self.0.lock() {
-            Ok(body) => body,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        Pin::new(&mut *body).poll_frame(cx)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.0.lock().map(|b| b.is_end_stream()).unwrap_or(false)
-    }
-
-    fn size_hint(&self) -> http_body::SizeHint {
-        self.0.lock().map(|b| b.size_hint()).unwrap_or_default()
-    }
 }

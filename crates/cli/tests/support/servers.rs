@@ -251,6 +251,7 @@ impl Drop for OpenBao {
 pub struct Upstream {
     pub port: u16,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    connections: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Upstream {
@@ -262,10 +263,15 @@ impl Upstream {
         listener.set_nonblocking(true).expect("nonblocking");
         let stop = std::sync::Arc::new(AtomicBool::new(false));
         let stop2 = stop.clone();
+        let connections = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let connections2 = connections.clone();
         std::thread::spawn(move || {
             while !stop2.load(Ordering::Relaxed) {
                 let stream = match listener.accept() {
-                    Ok((stream, _)) => stream,
+                    Ok((stream, _)) => {
+                        connections2.fetch_add(1, Ordering::Relaxed);
+                        stream
+                    }
                     Err(_) => {
                         std::thread::sleep(Duration::from_millis(5));
                         continue;
@@ -330,6 +336,10 @@ impl Upstream {
                         let mut words = request_line.split_whitespace();
                         let method = words.next().unwrap_or("");
                         let path = words.next().unwrap_or("");
+                        if path.starts_with("/slow") {
+                            // Answers after three seconds: timeouts fire first.
+                            std::thread::sleep(Duration::from_secs(3));
+                        }
                         let answer = format!("upstream saw {method} {path} {}", body.len());
                         let response = format!(
                             "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nx-seen-host: {host}\r\n\r\n{answer}",
@@ -342,7 +352,16 @@ impl Upstream {
                 });
             }
         });
-        Upstream { port, stop }
+        Upstream {
+            port,
+            stop,
+            connections,
+        }
+    }
+
+    /// Connections accepted so far.
+    pub fn connections(&self) -> usize {
+        self.connections.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 

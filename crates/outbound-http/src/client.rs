@@ -1,0 +1,213 @@
+//! The network half of outbound HTTP: one pooled client per application,
+//! so requests to the same origin reuse connections (HTTP/1.1 keep-alive,
+//! HTTP/2 over TLS with ALPN), with connect, first-byte and between-bytes
+//! timeouts. Response bodies stream to the guest; nothing is buffered
+//! whole.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::BodyExt as _;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody};
+
+/// Timeouts that apply when the guest sets none (Spin's: 600 s each).
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    /// Establishing the connection (TCP and TLS).
+    pub connect: Duration,
+    /// From sending the request to the response head (a connection
+    /// established on the way included).
+    pub first_byte: Duration,
+    /// Between two chunks of the response body.
+    pub between_bytes: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        let spin_default = Duration::from_secs(600);
+        Timeouts {
+            connect: spin_default,
+            first_byte: spin_default,
+            between_bytes: spin_default,
+        }
+    }
+}
+
+/// The application's outbound HTTP client.
+pub struct OutboundClient {
+    client: Client<hyper_rustls::HttpsConnector<HttpConnector>, SharedBody>,
+    timeouts: Timeouts,
+}
+
+impl OutboundClient {
+    /// A client with a connection pool and the given default timeouts.
+    pub fn new(timeouts: Timeouts) -> Self {
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_connect_timeout(Some(timeouts.connect));
+        http.set_nodelay(true);
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_webpki_roots()
+            .https_or_http()
+            .enable_http1()
+            .enable_http2()
+            .wrap_connector(http);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(30))
+            .pool_max_idle_per_host(64)
+            .build(https);
+        OutboundClient { client, timeouts }
+    }
+
+    /// Sends `request` and returns the response with a streaming body, and
+    /// a future that keeps the request body alive until the exchange ends.
+    pub(crate) async fn send(
+        self: Arc<Self>,
+        request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
+    ) -> Result<http::Response<WasiBody>, HttpError> {
+        let first_byte = options
+            .and_then(|o| o.first_byte_timeout)
+            .unwrap_or(self.timeouts.first_byte);
+        let between_bytes = options
+            .and_then(|o| o.between_bytes_timeout)
+            .unwrap_or(self.timeouts.between_bytes)
+            .max(Duration::from_nanos(1));
+        let (mut parts, body) = request.into_parts();
+        // The pool keys connections by origin; the `Host` header is set
+        // from the URI by hyper for HTTP/1 and must not come from the guest
+        // request's own copy when it differs.
+        parts.headers.remove(http::header::HOST);
+        let body = SharedBody::new(body);
+        let request_body = body.body.clone();
+        let request = http::Request::from_parts(parts, body);
+        // The first-byte deadline covers the whole wait for the response
+        // head, a new connection included; the connector enforces the
+        // app's connect timeout within it.
+        let response = tokio::time::timeout(first_byte, self.client.request(request))
+            .await
+            .map_err(|_| HttpError::ConnectionReadTimeout)?
+            .map_err(client_error)?;
+        Ok(response.map(|incoming| {
+            TimedBody {
+                incoming,
+                between_bytes,
+                deadline: Box::pin(tokio::time::sleep(between_bytes)),
+                _request_body: request_body,
+            }
+            .boxed_unsync()
+        }))
+    }
+}
+
+fn client_error(e: hyper_util::client::legacy::Error) -> HttpError {
+    if e.is_connect() {
+        let message = format!("{e:?}");
+        if message.contains("ConnectionRefused") {
+            return HttpError::ConnectionRefused;
+        }
+        if message.contains("timed out") || message.contains("TimedOut") {
+            return HttpError::ConnectionTimeout;
+        }
+        if message.contains("dns error") || message.contains("failed to lookup") {
+            return HttpError::DnsError {
+                rcode: Some(message),
+                info_code: None,
+            };
+        }
+        return HttpError::Connect(std::io::Error::other(message));
+    }
+    HttpError::InternalError(Some(format!("{e:?}")))
+}
+
+/// A response body with the between-bytes timeout. It also holds the
+/// request body until the guest is done with the response.
+struct TimedBody {
+    incoming: hyper::body::Incoming,
+    between_bytes: Duration,
+    deadline: Pin<Box<tokio::time::Sleep>>,
+    _request_body: Arc<std::sync::Mutex<WasiBody>>,
+}
+
+impl http_body::Body for TimedBody {
+    type Data = Bytes;
+    type Error = HttpError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, HttpError>>> {
+        match Pin::new(&mut self.incoming).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                let next = tokio::time::Instant::now() + self.between_bytes;
+                self.deadline.as_mut().reset(next);
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(HttpError::from(e)))),
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => match self.deadline.as_mut().poll(cx) {
+                Poll::Ready(()) => Poll::Ready(Some(Err(HttpError::ConnectionReadTimeout))),
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.incoming.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.incoming.size_hint()
+    }
+}
+
+/// A request body read through one of several handles; the body itself
+/// lives as long as any handle does.
+///
+/// hyper drops a request body as soon as it has sent `content-length`
+/// bytes. A guest that writes the body while the request is in flight
+/// (Python SDK 3 does) may then find its stream closed on its next
+/// `check-write`, although every byte was sent. The handle hyper reads
+/// through is therefore not the last one: the response body holds another
+/// until the guest is done with the response.
+pub(crate) struct SharedBody {
+    body: Arc<std::sync::Mutex<WasiBody>>,
+}
+
+impl SharedBody {
+    fn new(body: WasiBody) -> Self {
+        SharedBody {
+            body: Arc::new(std::sync::Mutex::new(body)),
+        }
+    }
+}
+
+impl http_body::Body for SharedBody {
+    type Data = Bytes;
+    type Error = HttpError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, HttpError>>> {
+        let mut body = match self.body.lock() {
+            Ok(body) => body,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        Pin::new(&mut *body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.lock().map(|b| b.is_end_stream()).unwrap_or(false)
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.lock().map(|b| b.size_hint()).unwrap_or_default()
+    }
+}
