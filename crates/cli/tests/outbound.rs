@@ -6,7 +6,7 @@
 mod support;
 
 use support::servers::{Upstream, free_port};
-use support::{Gyre, TestApp, gyre_command};
+use support::{Gyre, TestApp};
 
 fn app(allowed: &str, upstream_port: u16) -> TestApp {
     TestApp::new(&format!(
@@ -151,19 +151,7 @@ fn python_sdk_3_request_bodies_arrive_every_time() {
 fn an_entry_invalid_after_template_expansion_is_a_load_error() {
     // Templates are checked once their values are known.
     let app = app(r#""http://127.0.0.1:{{ upstream_port }}""#, 1);
-    let output = gyre_command()
-        .current_dir(app.path())
-        .args([
-            "up",
-            "--listen",
-            "127.0.0.1:0",
-            "--variable",
-            "upstream_port=http",
-        ])
-        .output()
-        .expect("run gyre");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let stderr = support::up_fails(&app, &["--variable", "upstream_port=http"]);
     assert!(
         stderr.contains("component `caller`") && stderr.contains("`http` is not a port number"),
         "{stderr}"
@@ -173,13 +161,7 @@ fn an_entry_invalid_after_template_expansion_is_a_load_error() {
 #[test]
 fn an_invalid_allow_list_entry_is_a_load_error() {
     let app = app(r#""example.com""#, 1);
-    let output = gyre_command()
-        .current_dir(app.path())
-        .args(["up", "--listen", "127.0.0.1:0"])
-        .output()
-        .expect("run gyre");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let stderr = support::up_fails(&app, &[]);
     // The manifest's own check points at the entry, with a fix.
     assert!(
         stderr.contains("spin.toml:12:")

@@ -6,7 +6,7 @@
 mod support;
 
 use support::servers::{OpenBao, RedisServer};
-use support::{Gyre, TestApp, gyre_command};
+use support::{Gyre, TestApp};
 
 /// One component with the default store and database, one with none.
 const STATE_APP: &str = r#"
@@ -275,14 +275,7 @@ route = "/..."
 component = { source = "{guest:hello-wat}", variables = { token = "{{ api_token }}" } }
 "#,
     );
-    let output = gyre_command()
-        .current_dir(app.path())
-        .args(["up", "--listen", "127.0.0.1:0"])
-        .env_remove("SPIN_VARIABLE_API_TOKEN")
-        .output()
-        .expect("run gyre");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let stderr = support::up_fails(&app, &[]);
     assert!(
         stderr.contains("variable `api_token` is required but has no value")
             && stderr.contains("--variable api_token=VALUE")
@@ -317,13 +310,7 @@ source = "{{guest:hello-wat}}"
 {grant}
 "#
         ));
-        let output = gyre_command()
-            .current_dir(app.path())
-            .args(["up", "--listen", "127.0.0.1:0"])
-            .output()
-            .expect("run gyre");
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert_eq!(output.status.code(), Some(1), "{stderr}");
+        let stderr = support::up_fails(&app, &[]);
         assert!(stderr.contains(want), "want {want:?} in:\n{stderr}");
         assert!(stderr.contains("--runtime-config-file"), "{stderr}");
     }

@@ -65,6 +65,21 @@ impl TestApp {
     }
 }
 
+/// Runs `gyre up` for an app that must fail to load; asserts exit code 1
+/// and returns stderr.
+pub fn up_fails(app: &TestApp, args: &[&str]) -> String {
+    let output = gyre_command()
+        .current_dir(app.path())
+        .args(["up", "--listen", "127.0.0.1:0"])
+        .args(args)
+        .env_remove("SPIN_VARIABLE_API_TOKEN")
+        .output()
+        .expect("run gyre");
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    stderr
+}
+
 /// Compiled code shared by every test of a run, so each guest compiles once.
 pub fn shared_cache_dir() -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join("compile-cache")
