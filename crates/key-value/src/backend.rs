@@ -120,10 +120,7 @@ impl Backend {
     pub async fn get(&self, key: String) -> KvResult<Option<Vec<u8>>> {
         match self {
             Backend::Sqlite { database, store } => {
-                let store = store.clone();
-                database
-                    .with_connection(move |c| sqlite_get(c, &store, &key))
-                    .await?
+                sqlite(database, store, move |c, store| sqlite_get(c, store, &key)).await
             }
             Backend::Redis(redis) => Ok(redis.connection().await?.get(key).await?),
         }
@@ -133,10 +130,10 @@ impl Backend {
     pub async fn set(&self, key: String, value: Vec<u8>) -> KvResult<()> {
         match self {
             Backend::Sqlite { database, store } => {
-                let store = store.clone();
-                database
-                    .with_connection(move |c| sqlite_set(c, &store, &key, &value))
-                    .await?
+                sqlite(database, store, move |c, store| {
+                    sqlite_set(c, store, &key, &value)
+                })
+                .await
             }
             Backend::Redis(redis) => Ok(redis.connection().await?.set(key, value).await?),
         }
@@ -151,17 +148,15 @@ impl Backend {
     pub async fn exists(&self, key: String) -> KvResult<bool> {
         match self {
             Backend::Sqlite { database, store } => {
-                let store = store.clone();
-                database
-                    .with_connection(move |c| {
-                        c.query_row(
-                            "SELECT EXISTS (SELECT 1 FROM spin_key_value WHERE store = ?1 AND key = ?2)",
-                            (&store, &key),
-                            |row| row.get::<_, bool>(0),
-                        )
-                        .map_err(KvError::from)
-                    })
-                    .await?
+                sqlite(database, store, move |c, store| {
+                    c.query_row(
+                    "SELECT EXISTS (SELECT 1 FROM spin_key_value WHERE store = ?1 AND key = ?2)",
+                    (store, &key),
+                    |row| row.get::<_, bool>(0),
+                )
+                .map_err(KvError::from)
+                })
+                .await
             }
             Backend::Redis(redis) => Ok(redis.connection().await?.exists(key).await?),
         }
@@ -177,25 +172,23 @@ impl Backend {
         };
         match self {
             Backend::Sqlite { database, store } => {
-                let store = store.clone();
-                database
-                    .with_connection(move |c| -> KvResult<Vec<String>> {
-                        let mut statement =
-                            c.prepare_cached("SELECT key FROM spin_key_value WHERE store = ?1")?;
-                        let mut rows = statement.query([&store])?;
-                        let mut keys = Vec::new();
-                        let mut size = 0;
-                        while let Some(row) = rows.next()? {
-                            let key: String = row.get(0)?;
-                            size += key.len();
-                            if size > MAX_KEYS_BYTES {
-                                return Err(too_many());
-                            }
-                            keys.push(key);
+                sqlite(database, store, move |c, store| {
+                    let mut statement =
+                        c.prepare_cached("SELECT key FROM spin_key_value WHERE store = ?1")?;
+                    let mut rows = statement.query([store])?;
+                    let mut keys = Vec::new();
+                    let mut size = 0;
+                    while let Some(row) = rows.next()? {
+                        let key: String = row.get(0)?;
+                        size += key.len();
+                        if size > MAX_KEYS_BYTES {
+                            return Err(too_many());
                         }
-                        Ok(keys)
-                    })
-                    .await?
+                        keys.push(key);
+                    }
+                    Ok(keys)
+                })
+                .await
             }
             Backend::Redis(redis) => {
                 let mut connection = redis.connection().await?;
@@ -231,19 +224,17 @@ impl Backend {
     pub async fn increment(&self, key: String, delta: i64) -> KvResult<i64> {
         match self {
             Backend::Sqlite { database, store } => {
-                let store = store.clone();
-                database
-                    .with_connection(move |c| -> KvResult<i64> {
-                        let tx = c.transaction()?;
-                        let current = parse_counter(sqlite_get(&tx, &store, &key)?)?;
-                        let next = current
-                            .checked_add(delta)
-                            .ok_or_else(|| KvError("the counter would overflow".into()))?;
-                        sqlite_set(&tx, &store, &key, next.to_string().as_bytes())?;
-                        tx.commit()?;
-                        Ok(next)
-                    })
-                    .await?
+                sqlite(database, store, move |c, store| {
+                    let tx = c.transaction()?;
+                    let current = parse_counter(sqlite_get(&tx, store, &key)?)?;
+                    let next = current
+                        .checked_add(delta)
+                        .ok_or_else(|| KvError("the counter would overflow".into()))?;
+                    sqlite_set(&tx, store, &key, next.to_string().as_bytes())?;
+                    tx.commit()?;
+                    Ok(next)
+                })
+                .await
             }
             Backend::Redis(redis) => Ok(redis.connection().await?.incr(key, delta).await?),
         }
@@ -259,18 +250,16 @@ impl Backend {
     ) -> KvResult<bool> {
         match self {
             Backend::Sqlite { database, store } => {
-                let store = store.clone();
-                database
-                    .with_connection(move |c| -> KvResult<bool> {
-                        let tx = c.transaction()?;
-                        if sqlite_get(&tx, &store, &key)? != expected {
-                            return Ok(false);
-                        }
-                        sqlite_set(&tx, &store, &key, &value)?;
-                        tx.commit()?;
-                        Ok(true)
-                    })
-                    .await?
+                sqlite(database, store, move |c, store| {
+                    let tx = c.transaction()?;
+                    if sqlite_get(&tx, store, &key)? != expected {
+                        return Ok(false);
+                    }
+                    sqlite_set(&tx, store, &key, &value)?;
+                    tx.commit()?;
+                    Ok(true)
+                })
+                .await
             }
             Backend::Redis(redis) => {
                 let mut connection = redis.connection().await?;
@@ -297,17 +286,19 @@ impl Backend {
         }
         match self {
             Backend::Sqlite { database, store } => {
-                let store = store.clone();
-                database
-                    .with_connection(move |c| -> KvResult<Vec<(String, Option<Vec<u8>>)>> {
+                sqlite(
+                    database,
+                    store,
+                    move |c, store| -> KvResult<Vec<(String, Option<Vec<u8>>)>> {
                         let mut out = Vec::with_capacity(keys.len());
                         for key in keys {
-                            let value = sqlite_get(c, &store, &key)?;
+                            let value = sqlite_get(c, store, &key)?;
                             out.push((key, value));
                         }
                         Ok(out)
-                    })
-                    .await?
+                    },
+                )
+                .await
             }
             Backend::Redis(redis) => {
                 let values: Vec<Option<Vec<u8>>> = redis.connection().await?.mget(&keys).await?;
@@ -323,17 +314,15 @@ impl Backend {
         }
         match self {
             Backend::Sqlite { database, store } => {
-                let store = store.clone();
-                database
-                    .with_connection(move |c| -> KvResult<()> {
-                        let tx = c.transaction()?;
-                        for (key, value) in &pairs {
-                            sqlite_set(&tx, &store, key, value)?;
-                        }
-                        tx.commit()?;
-                        Ok(())
-                    })
-                    .await?
+                sqlite(database, store, move |c, store| {
+                    let tx = c.transaction()?;
+                    for (key, value) in &pairs {
+                        sqlite_set(&tx, store, key, value)?;
+                    }
+                    tx.commit()?;
+                    Ok(())
+                })
+                .await
             }
             Backend::Redis(redis) => Ok(redis.connection().await?.mset(&pairs).await?),
         }
@@ -346,26 +335,35 @@ impl Backend {
         }
         match self {
             Backend::Sqlite { database, store } => {
-                let store = store.clone();
-                database
-                    .with_connection(move |c| -> KvResult<()> {
-                        let tx = c.transaction()?;
-                        {
-                            let mut statement = tx.prepare_cached(
-                                "DELETE FROM spin_key_value WHERE store = ?1 AND key = ?2",
-                            )?;
-                            for key in &keys {
-                                statement.execute((&store, key))?;
-                            }
+                sqlite(database, store, move |c, store| {
+                    let tx = c.transaction()?;
+                    {
+                        let mut statement = tx.prepare_cached(
+                            "DELETE FROM spin_key_value WHERE store = ?1 AND key = ?2",
+                        )?;
+                        for key in &keys {
+                            statement.execute((store, key))?;
                         }
-                        tx.commit()?;
-                        Ok(())
-                    })
-                    .await?
+                    }
+                    tx.commit()?;
+                    Ok(())
+                })
+                .await
             }
             Backend::Redis(redis) => Ok(redis.connection().await?.del(keys).await?),
         }
     }
+}
+
+/// Runs `f` with the store's database connection and label, on the
+/// blocking pool.
+async fn sqlite<R: Send + 'static>(
+    database: &Arc<Database>,
+    store: &str,
+    f: impl FnOnce(&mut gyre_sqlite::rusqlite::Connection, &str) -> KvResult<R> + Send + 'static,
+) -> KvResult<R> {
+    let store = store.to_string();
+    database.with_connection(move |c| f(c, &store)).await?
 }
 
 fn sqlite_get(

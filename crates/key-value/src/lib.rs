@@ -105,7 +105,6 @@ impl PrepareInstance for PrepareKv {
 pub struct AppKeyValue {
     stores: HashMap<String, Arc<Backend>>,
     components: HashMap<String, Arc<ComponentStores>>,
-    descriptions: Vec<(String, String)>,
 }
 
 impl AppKeyValue {
@@ -130,7 +129,6 @@ impl AppKeyValue {
         // SQLite files are shared by the labels stored in them.
         let mut databases: HashMap<Option<std::path::PathBuf>, Arc<Database>> = HashMap::new();
         let mut stores: HashMap<String, Arc<Backend>> = HashMap::new();
-        let mut descriptions = Vec::new();
         let mut components = HashMap::new();
         let mut wanted: Vec<String> = manifest
             .components
@@ -175,20 +173,15 @@ impl AppKeyValue {
                             db
                         }
                     };
-                    descriptions.push((label.clone(), format!("spin ({})", database.location())));
                     Backend::Sqlite {
                         database,
                         store: label.clone(),
                     }
                 }
-                KeyValueStoreConfig::Redis { url } => {
-                    descriptions.push((label.clone(), "redis".into()));
-                    Backend::Redis(
-                        RedisStore::new(url).with_context(|| {
-                            format!("key-value store `{label}`: invalid Redis URL")
-                        })?,
-                    )
-                }
+                KeyValueStoreConfig::Redis { url } => Backend::Redis(
+                    RedisStore::new(url)
+                        .with_context(|| format!("key-value store `{label}`: invalid Redis URL"))?,
+                ),
             };
             stores.insert(label.clone(), Arc::new(backend));
         }
@@ -209,21 +202,12 @@ impl AppKeyValue {
                 }),
             );
         }
-        Ok(AppKeyValue {
-            stores,
-            components,
-            descriptions,
-        })
+        Ok(AppKeyValue { stores, components })
     }
 
     /// The default store (for `--key-value`).
     pub fn default_store(&self) -> Option<&Arc<Backend>> {
         self.stores.get("default")
-    }
-
-    /// `(label, backend description)` of every opened store.
-    pub fn descriptions(&self) -> &[(String, String)] {
-        &self.descriptions
     }
 
     /// Adds each component's per-instance preparation.

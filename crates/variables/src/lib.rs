@@ -261,11 +261,6 @@ impl AppVariables {
             capabilities.add(id, Arc::new(PrepareVariables(component.clone())));
         }
     }
-
-    /// A component's variables, if it declares any.
-    pub fn component(&self, id: &str) -> Option<&Arc<ComponentVariables>> {
-        self.components.get(id)
-    }
 }
 
 /// Spin's rule for variable keys asked for at run time: `[a-z0-9_]`,
