@@ -34,6 +34,7 @@ pub(crate) fn stub_missing_imports(
         .map(|(name, item)| (name.to_string(), item.ty.clone()))
         .collect();
     let mut stubbed = Vec::new();
+    let mut linked = Vec::new();
     for _ in 0..=imports.len() {
         let Err(err) = linker.substituted_component_type(component) else {
             return Ok(StubbedImports(stubbed));
@@ -42,15 +43,17 @@ pub(crate) fn stub_missing_imports(
         let Some(missing) = missing_import_name(&message) else {
             return Err(err.into());
         };
-        if stubbed.iter().any(|s| s == missing) {
+        if linked.iter().any(|s| s == missing) {
             // Present, but with a different shape than the component expects.
             return Err(err.into());
         }
         let Some((name, item)) = imports.iter().find(|(n, _)| n == missing) else {
             return Err(err.into());
         };
-        stub_import(linker, engine, name, item)?;
-        stubbed.push(name.clone());
+        if stub_import(linker, engine, name, item)? {
+            stubbed.push(name.clone());
+        }
+        linked.push(name.clone());
     }
     bail!("could not satisfy the component's imports")
 }
@@ -67,16 +70,26 @@ fn missing_import_name(message: &str) -> Option<&str> {
     Some(&rest[start..end])
 }
 
+/// Links a stand-in for one import. Returns whether anything in it can
+/// fail: an interface of types only (`fermyon:spin/rdbms-types`) has
+/// nothing to provide, so it is linked empty and not reported as a stub.
 fn stub_import(
     linker: &mut Linker<HostState>,
     engine: &wasmtime::Engine,
     name: &str,
     item: &ComponentItem,
-) -> Result<()> {
+) -> Result<bool> {
     match item {
         ComponentItem::ComponentInstance(instance) => {
             let mut inst = linker.instance(name)?;
+            let mut provides_anything = false;
             for (export, item) in instance.exports(engine) {
+                if matches!(
+                    item.ty,
+                    ComponentItem::ComponentFunc(_) | ComponentItem::Resource(_)
+                ) {
+                    provides_anything = true;
+                }
                 let qualified = format!("{name}#{export}");
                 match item.ty {
                     ComponentItem::ComponentFunc(func) => {
@@ -95,7 +108,7 @@ fn stub_import(
                     _ => {}
                 }
             }
-            Ok(())
+            Ok(provides_anything)
         }
         ComponentItem::ComponentFunc(func) => {
             let qualified = name.to_string();
@@ -109,7 +122,7 @@ fn stub_import(
                     .root()
                     .func_new(name, move |_, _, _, _| Err(unsupported(&qualified)))?;
             }
-            Ok(())
+            Ok(true)
         }
         _ => Err(anyhow!("cannot provide a stand-in for import `{name}`")),
     }
