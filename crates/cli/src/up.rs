@@ -240,6 +240,9 @@ async fn up(args: UpArgs) -> Result<()> {
             &gyre_sqlite::SqliteCapability,
             &gyre_variables::VariablesCapability,
             &gyre_redis::RedisCapability,
+            &gyre_postgres::PostgresCapability,
+            &gyre_mysql::MysqlCapability,
+            &gyre_mqtt::MqttCapability,
         ],
     )?);
     let echo: Option<Arc<dyn OutputEcho>> = if args.quiet {
@@ -457,6 +460,27 @@ async fn configure_capabilities(
     variables.register(&mut capabilities);
     outbound_http.register(&mut capabilities);
     gyre_redis::AppRedis::new(&allow_lists).register(&mut capabilities);
+    gyre_postgres::AppPostgres::new(
+        &allow_lists,
+        runtime_config
+            .outbound_pg_max_connections
+            .unwrap_or(gyre_postgres::DEFAULT_MAX_CONNECTIONS),
+    )
+    .register(&mut capabilities);
+    gyre_mysql::AppMysql::new(
+        &allow_lists,
+        runtime_config
+            .outbound_mysql_max_connections
+            .unwrap_or(gyre_mysql::DEFAULT_MAX_CONNECTIONS),
+    )
+    .register(&mut capabilities);
+    gyre_mqtt::AppMqtt::new(
+        &allow_lists,
+        runtime_config
+            .outbound_mqtt_max_payload_bytes
+            .unwrap_or(gyre_mqtt::DEFAULT_MAX_PAYLOAD_BYTES),
+    )
+    .register(&mut capabilities);
     key_value.register(&mut capabilities);
     databases.register(&mut capabilities);
     Ok((

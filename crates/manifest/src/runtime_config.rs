@@ -38,6 +38,12 @@ pub struct RuntimeConfig {
     pub variables_providers: Vec<VariablesProviderConfig>,
     /// `[outbound_http]`.
     pub outbound_http: OutboundHttpConfig,
+    /// `[outbound_pg] max_connections`: pooled connections per address.
+    pub outbound_pg_max_connections: Option<usize>,
+    /// `[outbound_mysql] max_connections`: pooled connections per address.
+    pub outbound_mysql_max_connections: Option<usize>,
+    /// `[outbound_mqtt] max_payload_size_bytes`.
+    pub outbound_mqtt_max_payload_bytes: Option<usize>,
     /// Tables Gyre accepts but does not use yet.
     pub warnings: Vec<String>,
 }
@@ -137,9 +143,6 @@ impl VariablesProviderConfig {
 const ACCEPTED_UNUSED: &[&str] = &[
     "llm_compute",
     "outbound_redis",
-    "outbound_pg",
-    "outbound_mysql",
-    "outbound_mqtt",
     "outbound_networking",
     "client_tls",
 ];
@@ -299,6 +302,27 @@ fn read(
         table.finish()?;
     }
 
+    for (name, max_connections) in [
+        ("outbound_pg", &mut config.outbound_pg_max_connections),
+        ("outbound_mysql", &mut config.outbound_mysql_max_connections),
+    ] {
+        if let Some(mut table) = top.table(name)? {
+            *max_connections = count(&mut table, "max_connections")?;
+            table.finish()?;
+        }
+    }
+    if let Some(mut table) = top.table("outbound_mqtt")? {
+        if table.get("max_connections").is_some() {
+            config.warnings.push(
+                "runtime config `outbound_mqtt.max_connections` is accepted but not enforced by Gyre (each instance may open 16)"
+                    .into(),
+            );
+            count(&mut table, "max_connections")?;
+        }
+        config.outbound_mqtt_max_payload_bytes = count(&mut table, "max_payload_size_bytes")?;
+        table.finish()?;
+    }
+
     for &name in ACCEPTED_UNUSED {
         if top.get(name).is_some() {
             config.warnings.push(format!(
@@ -308,6 +332,19 @@ fn read(
     }
     top.finish()?;
     Ok(config)
+}
+
+/// A positive count (`max_connections = 16`).
+fn count(table: &mut TableReader<'_, '_>, key: &'static str) -> Result<Option<usize>> {
+    let Some(n) = table.integer(key)? else {
+        return Ok(None);
+    };
+    match usize::try_from(*n.get_ref()) {
+        Ok(n) if n > 0 => Ok(Some(n)),
+        _ => Err(table
+            .error(n.span(), key, "must be a positive whole number")
+            .with_help(format!("write e.g. `{key} = 16`"))),
+    }
 }
 
 /// A duration written as Spin writes them: `"10s"`, `"500ms"`, `"250us"`,
