@@ -85,6 +85,7 @@ build_py5_app() { # build_py5_app APPDIR OUT
 }
 build_py5() { build_py5_app py5-http "$1"; }
 build_py5_state() { build_py5_app py5-state "$1"; }
+build_py5_db() { build_py5_app py5-db "$1"; }
 build_py5_redis() {
   local v; v="$(venv venv-py5 $PY5_PKGS)"
   VIRTUAL_ENV="$v" PATH="$v/bin:$PATH" componentize-py -w spin:up/redis-trigger@4.1.0 componentize app -p "$HERE/py5-redis" -o "$1" >&2
@@ -100,6 +101,7 @@ build_py3_app() { # build_py3_app APPDIR OUT
 }
 build_py3() { build_py3_app py3-http "$1"; }
 build_py3_state() { build_py3_app py3-state "$1"; }
+build_py3_db() { build_py3_app py3-db "$1"; }
 
 build_js_app() { # build_js_app APPDIR OUT
   local dir="$HERE/$1"
@@ -153,7 +155,7 @@ build_wagi() {
   clang-14 --target=wasm32-wasi --sysroot=/usr -O2 "$HERE/wagi-c/wagi.c" -o "$1"
 }
 
-ALL=(hello-wat sink-wat core-module spin-inbound wagi-c py5-http py5-state py3-http py3-state js-http js-state py5-redis py3-redis)
+ALL=(hello-wat sink-wat core-module spin-inbound wagi-c py5-http py5-state py3-http py3-state js-http js-state py5-redis py3-redis py5-db py3-db)
 WANT=("$@")
 [[ ${#WANT[@]} -gt 0 ]] || WANT=("${ALL[@]}")
 
@@ -169,6 +171,8 @@ for name in "${WANT[@]}"; do
     py3-http) cached py3-http "$PY3_PKGS" build_py3 ;;
     py3-state) cached py3-state "$PY3_PKGS" build_py3_state ;;
     py5-redis) cached py5-redis "$PY5_PKGS" build_py5_redis ;;
+    py5-db) cached py5-db "$PY5_PKGS" build_py5_db ;;
+    py3-db) cached py3-db "$PY3_PKGS" build_py3_db ;;
     py3-redis) cached py3-redis "$PY3_PKGS" build_py3_redis ;;
     js-http) cached js-http "build-tools-1.0.7 wasi-http-proxy-1.0.1" build_js ;;
     js-state) cached js-state "build-tools-1.0.7 wasi-http-proxy-1.0.1 $PY5_PKGS" build_js_state ;;

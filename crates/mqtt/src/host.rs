@@ -138,7 +138,10 @@ async fn connect(
     keep_alive_secs: u64,
     max_payload_bytes: usize,
 ) -> Result<Session, HostError> {
-    let client_id = address.client_id.clone().unwrap_or_else(generated_client_id);
+    let client_id = address
+        .client_id
+        .clone()
+        .unwrap_or_else(generated_client_id);
     let mut options = MqttOptions::new(client_id, address.host.clone(), address.port);
     options.set_keep_alive(std::time::Duration::from_secs(
         keep_alive_secs.min(u64::from(u16::MAX)),
@@ -180,7 +183,12 @@ impl Session {
     /// Publishes and waits until the broker confirms at `qos`. A dropped
     /// connection is re-established once (the event loop reconnects and
     /// resends what was not yet confirmed).
-    async fn publish(&mut self, topic: String, payload: Vec<u8>, qos: QoS) -> Result<(), HostError> {
+    async fn publish(
+        &mut self,
+        topic: String,
+        payload: Vec<u8>,
+        qos: QoS,
+    ) -> Result<(), HostError> {
         self.client
             .publish(topic, qos, false, payload)
             .await
@@ -377,7 +385,8 @@ impl<T> v3::HostConnectionWithStore<T> for Mqtt {
         password: String,
         keep_alive_interval_in_secs: u64,
     ) -> Result<Resource<Connection>, v3::Error> {
-        let (parsed, max_payload) = accessor.with(|mut access| access.get().begin_open(&address))?;
+        let (parsed, max_payload) =
+            accessor.with(|mut access| access.get().begin_open(&address))?;
         let session = connect(
             &parsed,
             username,
@@ -423,8 +432,7 @@ mod tests {
             ("mqtt://user@host", None),
         ];
         for (input, expected) in cases {
-            let parsed = parse_address(input)
-                .map(|a| (a.host, a.port, a.client_id));
+            let parsed = parse_address(input).map(|a| (a.host, a.port, a.client_id));
             let expected = expected.map(|(h, p, c)| (h.to_string(), p, c.map(str::to_string)));
             assert_eq!(parsed, expected, "{input}");
         }

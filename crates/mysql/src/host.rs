@@ -182,7 +182,7 @@ fn data_type(column: &mysql_async::Column) -> DataType {
 }
 
 /// A wire value as the column's interface type.
-fn decode(value: mysql_async::Value, ty: DataType) -> Option<Value> {
+fn decode(value: mysql_async::Value, ty: DataType, date_only: bool) -> Option<Value> {
     use mysql_async::Value as M;
     let int = |i: i64| -> Option<Value> {
         Some(match ty {
@@ -212,8 +212,7 @@ fn decode(value: mysql_async::Value, ty: DataType) -> Option<Value> {
         },
         M::Date(y, mo, d, h, mi, s, us) => {
             let date = format!("{y:04}-{mo:02}-{d:02}");
-            if (h, mi, s, us) == (0, 0, 0, 0) && ty == DataType::Str {
-                // DATE columns have no time part; DATETIME at midnight does.
+            if date_only {
                 Value::Str(date)
             } else if us == 0 {
                 Value::Str(format!("{date} {h:02}:{mi:02}:{s:02}"))
@@ -260,18 +259,33 @@ async fn query(
         .iter()
         .map(|c| (c.name_str().into_owned(), data_type(c)))
         .collect();
+    // DATE columns have no time part (a DATETIME at midnight does).
+    let date_only: Vec<bool> = result
+        .columns_ref()
+        .iter()
+        .map(|c| {
+            matches!(
+                c.column_type(),
+                ColumnType::MYSQL_TYPE_DATE | ColumnType::MYSQL_TYPE_NEWDATE
+            )
+        })
+        .collect();
     let mut rows = Vec::new();
     let mut total = 0usize;
     while let Some(row) = result.next().await? {
         let values = row.unwrap();
         let mut decoded = Vec::with_capacity(values.len());
         for (i, value) in values.into_iter().enumerate() {
-            let (name, ty) = columns.get(i).cloned().unwrap_or((String::new(), DataType::Other));
-            let value = decode(value, ty).ok_or_else(|| {
-                MysqlError::QueryFailed(format!(
-                    "cannot convert the value of column `{name}` to its interface type"
-                ))
-            })?;
+            let (name, ty) = columns
+                .get(i)
+                .cloned()
+                .unwrap_or((String::new(), DataType::Other));
+            let value =
+                decode(value, ty, date_only.get(i).copied().unwrap_or(false)).ok_or_else(|| {
+                    MysqlError::QueryFailed(format!(
+                        "cannot convert the value of column `{name}` to its interface type"
+                    ))
+                })?;
             total += size(&value);
             decoded.push(value);
         }
@@ -301,7 +315,8 @@ async fn execute(
 
 impl MysqlView<'_> {
     fn begin_open(&mut self, address: &str) -> Result<Arc<crate::ComponentMysql>, MysqlError> {
-        let not_permitted = || MysqlError::ConnectionFailed(format!("address {address} is not permitted"));
+        let not_permitted =
+            || MysqlError::ConnectionFailed(format!("address {address} is not permitted"));
         let Some(component) = self.state.component.clone() else {
             return Err(not_permitted());
         };

@@ -110,7 +110,11 @@ where
     }
 }
 
-async fn query(client: Arc<Object>, statement: String, params: Vec<Value>) -> Result<Rows, PgError> {
+async fn query(
+    client: Arc<Object>,
+    statement: String,
+    params: Vec<Value>,
+) -> Result<Rows, PgError> {
     use futures_util::TryStreamExt as _;
     with_statement(&client, &statement, |prepared| {
         let client = client.clone();
@@ -146,7 +150,11 @@ async fn query(client: Arc<Object>, statement: String, params: Vec<Value>) -> Re
     .await
 }
 
-async fn execute(client: Arc<Object>, statement: String, params: Vec<Value>) -> Result<u64, PgError> {
+async fn execute(
+    client: Arc<Object>,
+    statement: String,
+    params: Vec<Value>,
+) -> Result<u64, PgError> {
     with_statement(&client, &statement, |prepared| {
         let client = client.clone();
         let params = &params;
@@ -164,7 +172,9 @@ impl PostgresView<'_> {
         let Some(component) = self.state.component.clone() else {
             // No `allowed_outbound_hosts` at all: the check names the address.
             crate::check_address(address, &Default::default())?;
-            return Err(PgError::ConnectionFailed("no outbound hosts are allowed".into()));
+            return Err(PgError::ConnectionFailed(
+                "no outbound hosts are allowed".into(),
+            ));
         };
         let config = crate::check_address(address, &component.allowed).inspect_err(|e| {
             tracing::warn!(
@@ -204,7 +214,11 @@ impl PostgresView<'_> {
         Ok(())
     }
 
-    async fn open(&mut self, address: &str, ca_root: Option<&str>) -> Result<Resource<Connection>, PgError> {
+    async fn open(
+        &mut self,
+        address: &str,
+        ca_root: Option<&str>,
+    ) -> Result<Resource<Connection>, PgError> {
         let (component, config) = self.begin_open(address)?;
         let client = component.pools.get(address, &config, ca_root).await?;
         self.finish_open(client)
@@ -739,7 +753,10 @@ impl v4::HostConnectionBuilder for PostgresView<'_> {
         builder: Resource<ConnectionBuilder>,
         certificate: String,
     ) -> Result<(), v4::Error> {
-        if rustls_pemfile::certs(&mut certificate.as_bytes()).next().is_none() {
+        if rustls_pemfile::certs(&mut certificate.as_bytes())
+            .next()
+            .is_none()
+        {
             return Err(v4::Error::BadParameter(
                 "the CA root is not a PEM certificate".into(),
             ));

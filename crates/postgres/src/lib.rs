@@ -169,7 +169,9 @@ fn connection_error_text(e: &tokio_postgres::Error) -> String {
 /// TLS as Spin does it: used when the server offers it (`sslmode=prefer`,
 /// the default) or demanded (`sslmode=require`), verified against the
 /// WebPKI roots plus the CA root a `connection-builder` set.
-fn tls_connector(ca_root: Option<&str>) -> Result<tokio_postgres_rustls::MakeRustlsConnect, PgError> {
+fn tls_connector(
+    ca_root: Option<&str>,
+) -> Result<tokio_postgres_rustls::MakeRustlsConnect, PgError> {
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     if let Some(pem) = ca_root {

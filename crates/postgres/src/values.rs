@@ -92,7 +92,11 @@ pub(crate) enum Value {
     ArrayInt64(Vec<Option<i64>>),
     ArrayDecimal(Vec<Option<String>>),
     ArrayStr(Vec<Option<String>>),
-    Interval { micros: i64, days: i32, months: i32 },
+    Interval {
+        micros: i64,
+        days: i32,
+        months: i32,
+    },
     /// A type no interface variant carries: its binary wire form.
     Unsupported(Vec<u8>),
 }
@@ -154,7 +158,8 @@ pub(crate) fn decode(row: &Row, i: usize) -> Result<Value, PgError> {
         PgError::ValueConversion(format!(
             "cannot read column `{}` of type {ty}: {}",
             row.columns()[i].name(),
-            e.source().map_or_else(|| e.to_string(), ToString::to_string)
+            e.source()
+                .map_or_else(|| e.to_string(), ToString::to_string)
         ))
     };
     macro_rules! get {
@@ -369,7 +374,12 @@ fn numeric_from_str(s: &str, out: &mut BytesMut) -> Result<(), BoxError> {
     let mut groups: Vec<u16> = all
         .as_bytes()
         .chunks(4)
-        .map(|c| std::str::from_utf8(c).ok().and_then(|c| c.parse().ok()).unwrap_or(0))
+        .map(|c| {
+            std::str::from_utf8(c)
+                .ok()
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(0)
+        })
         .collect();
     let mut weight = ((int_pad + int_str.len()) / 4) as i32 - 1;
     while groups.first() == Some(&0) {
@@ -384,7 +394,11 @@ fn numeric_from_str(s: &str, out: &mut BytesMut) -> Result<(), BoxError> {
     }
     out.put_u16(u16::try_from(groups.len()).map_err(|_| invalid())?);
     out.put_i16(i16::try_from(weight).map_err(|_| invalid())?);
-    out.put_u16(if negative && !groups.is_empty() { 0x4000 } else { 0 });
+    out.put_u16(if negative && !groups.is_empty() {
+        0x4000
+    } else {
+        0
+    });
     out.put_u16(dscale);
     for g in groups {
         out.put_u16(g);
@@ -441,8 +455,12 @@ where
             Some((v, kind)) => {
                 v.to_sql(element, buf)?;
                 Ok(match kind {
-                    BoundKind::Inclusive => proto::RangeBound::Inclusive(postgres_protocol::IsNull::No),
-                    BoundKind::Exclusive => proto::RangeBound::Exclusive(postgres_protocol::IsNull::No),
+                    BoundKind::Inclusive => {
+                        proto::RangeBound::Inclusive(postgres_protocol::IsNull::No)
+                    }
+                    BoundKind::Exclusive => {
+                        proto::RangeBound::Exclusive(postgres_protocol::IsNull::No)
+                    }
                 })
             }
         }
@@ -487,38 +505,48 @@ impl<'a> FromSql<'a> for Interval {
 impl ToSql for Value {
     fn to_sql(&self, ty: &Type, out: &mut BytesMut) -> Result<IsNull, BoxError> {
         let mismatch = || -> BoxError {
-            format!("cannot send {} as a parameter of type {ty}", self.variant_name()).into()
+            format!(
+                "cannot send {} as a parameter of type {ty}",
+                self.variant_name()
+            )
+            .into()
         };
         match self {
             Value::Null => return Ok(IsNull::Yes),
-            Value::Boolean(b) => return b.to_sql(ty, out),
-            Value::Int8(i) => return integer_to_sql(i64::from(*i), ty, out).ok_or_else(mismatch)?,
-            Value::Int16(i) => return integer_to_sql(i64::from(*i), ty, out).ok_or_else(mismatch)?,
-            Value::Int32(i) => return integer_to_sql(i64::from(*i), ty, out).ok_or_else(mismatch)?,
+            Value::Boolean(b) => return checked(&b, ty, out),
+            Value::Int8(i) => {
+                return integer_to_sql(i64::from(*i), ty, out).ok_or_else(mismatch)?;
+            }
+            Value::Int16(i) => {
+                return integer_to_sql(i64::from(*i), ty, out).ok_or_else(mismatch)?;
+            }
+            Value::Int32(i) => {
+                return integer_to_sql(i64::from(*i), ty, out).ok_or_else(mismatch)?;
+            }
             Value::Int64(i) => return integer_to_sql(*i, ty, out).ok_or_else(mismatch)?,
             Value::Uint64(u) => {
                 let i = i64::try_from(*u).map_err(|_| mismatch())?;
                 return integer_to_sql(i, ty, out).ok_or_else(mismatch)?;
             }
             Value::Floating32(f) => match *ty {
-                Type::FLOAT4 => return f.to_sql(ty, out),
-                Type::FLOAT8 => return f64::from(*f).to_sql(ty, out),
-                Type::NUMERIC => return Numeric(f.to_string()).to_sql(ty, out),
+                Type::FLOAT4 => return checked(&f, ty, out),
+                Type::FLOAT8 => return checked(&f64::from(*f), ty, out),
+                Type::NUMERIC => return checked(&Numeric(f.to_string()), ty, out),
                 _ => {}
             },
             Value::Floating64(f) => match *ty {
-                Type::FLOAT8 => return f.to_sql(ty, out),
-                Type::FLOAT4 => return (*f as f32).to_sql(ty, out),
-                Type::NUMERIC => return Numeric(f.to_string()).to_sql(ty, out),
+                Type::FLOAT8 => return checked(&f, ty, out),
+                Type::FLOAT4 => return checked(&(*f as f32), ty, out),
+                Type::NUMERIC => return checked(&Numeric(f.to_string()), ty, out),
                 _ => {}
             },
             Value::Str(s) => match *ty {
-                Type::UUID => return uuid::Uuid::from_str(s)?.to_sql(ty, out),
+                Type::UUID => return checked(&uuid::Uuid::from_str(s)?, ty, out),
                 Type::JSON | Type::JSONB => {
                     return serde_json::from_str::<serde_json::Value>(s)?.to_sql(ty, out);
                 }
-                Type::NUMERIC => return Numeric(s.clone()).to_sql(ty, out),
-                Type::BYTEA => return s.as_bytes().to_sql(ty, out),
+                Type::NUMERIC => return checked(&Numeric(s.clone()), ty, out),
+                Type::BYTEA => return checked(&s.as_bytes(), ty, out),
                 _ if ty.kind() == &Kind::Simple || matches!(ty.kind(), Kind::Enum(_)) => {
                     // Text, varchar, citext, enum labels…: the binary form
                     // of a text-like type is its UTF-8 bytes.
@@ -530,7 +558,7 @@ impl ToSql for Value {
                 _ => {}
             },
             Value::Binary(b) => match *ty {
-                Type::BYTEA => return b.to_sql(ty, out),
+                Type::BYTEA => return checked(&b, ty, out),
                 Type::JSONB => {
                     out.put_u8(1);
                     out.put_slice(b);
@@ -545,17 +573,13 @@ impl ToSql for Value {
             Value::Date(y, m, d) => {
                 let date = NaiveDate::from_ymd_opt(*y, u32::from(*m), u32::from(*d))
                     .ok_or_else(|| format!("{y}-{m}-{d} is not a date"))?;
-                return date.to_sql(ty, out);
+                return checked(&date, ty, out);
             }
             Value::Time(h, m, s, ns) => {
-                let time = NaiveTime::from_hms_nano_opt(
-                    u32::from(*h),
-                    u32::from(*m),
-                    u32::from(*s),
-                    *ns,
-                )
-                .ok_or_else(|| format!("{h}:{m}:{s}.{ns} is not a time of day"))?;
-                return time.to_sql(ty, out);
+                let time =
+                    NaiveTime::from_hms_nano_opt(u32::from(*h), u32::from(*m), u32::from(*s), *ns)
+                        .ok_or_else(|| format!("{h}:{m}:{s}.{ns} is not a time of day"))?;
+                return checked(&time, ty, out);
             }
             Value::Datetime(y, mo, d, h, mi, s, ns) => {
                 let date = NaiveDate::from_ymd_opt(*y, u32::from(*mo), u32::from(*d))
@@ -564,22 +588,22 @@ impl ToSql for Value {
                     })
                     .ok_or_else(|| "the datetime is not a valid date and time".to_string())?;
                 return match *ty {
-                    Type::TIMESTAMPTZ => date.and_utc().to_sql(ty, out),
-                    _ => date.to_sql(ty, out),
+                    Type::TIMESTAMPTZ => checked(&date.and_utc(), ty, out),
+                    _ => checked(&date, ty, out),
                 };
             }
             Value::Timestamp(secs) => {
                 let at = DateTime::<Utc>::from_timestamp(*secs, 0)
                     .ok_or_else(|| format!("{secs} is out of range for a timestamp"))?;
                 return match *ty {
-                    Type::TIMESTAMP => at.naive_utc().to_sql(ty, out),
-                    Type::INT8 => secs.to_sql(ty, out),
-                    _ => at.to_sql(ty, out),
+                    Type::TIMESTAMP => checked(&at.naive_utc(), ty, out),
+                    Type::INT8 => checked(&secs, ty, out),
+                    _ => checked(&at, ty, out),
                 };
             }
             Value::Uuid(s) => match *ty {
-                Type::UUID => return uuid::Uuid::from_str(s)?.to_sql(ty, out),
-                _ if is_text_like(ty) => return s.to_sql(ty, out),
+                Type::UUID => return checked(&uuid::Uuid::from_str(s)?, ty, out),
+                _ if is_text_like(ty) => return checked(&s, ty, out),
                 _ => {}
             },
             Value::Jsonb(b) => match *ty {
@@ -599,10 +623,10 @@ impl ToSql for Value {
                 _ => {}
             },
             Value::Decimal(s) => match *ty {
-                Type::NUMERIC => return Numeric(s.clone()).to_sql(ty, out),
-                Type::FLOAT8 => return f64::from_str(s)?.to_sql(ty, out),
-                Type::FLOAT4 => return f32::from_str(s)?.to_sql(ty, out),
-                _ if is_text_like(ty) => return s.to_sql(ty, out),
+                Type::NUMERIC => return checked(&Numeric(s.clone()), ty, out),
+                Type::FLOAT8 => return checked(&f64::from_str(s)?, ty, out),
+                Type::FLOAT4 => return checked(&f32::from_str(s)?, ty, out),
+                _ if is_text_like(ty) => return checked(&s, ty, out),
                 _ => {}
             },
             Value::RangeInt32(lo, hi) => {
@@ -627,17 +651,16 @@ impl ToSql for Value {
             Value::ArrayInt32(a) => match *ty {
                 Type::INT8_ARRAY => {
                     let wide: Vec<Option<i64>> = a.iter().map(|v| v.map(i64::from)).collect();
-                    return wide.to_sql(ty, out);
+                    return checked(&wide, ty, out);
                 }
-                _ => return a.to_sql(ty, out),
+                _ => return checked(&a, ty, out),
             },
-            Value::ArrayInt64(a) => return a.to_sql(ty, out),
+            Value::ArrayInt64(a) => return checked(&a, ty, out),
             Value::ArrayDecimal(a) => {
-                let nums: Vec<Option<Numeric>> =
-                    a.iter().map(|v| v.clone().map(Numeric)).collect();
-                return nums.to_sql(ty, out);
+                let nums: Vec<Option<Numeric>> = a.iter().map(|v| v.clone().map(Numeric)).collect();
+                return checked(&nums, ty, out);
             }
-            Value::ArrayStr(a) => return a.to_sql(ty, out),
+            Value::ArrayStr(a) => return checked(&a, ty, out),
             Value::Interval {
                 micros,
                 days,
@@ -699,6 +722,17 @@ impl Value {
     }
 }
 
+/// Encodes `v` if its Rust type accepts the server's type. The
+/// postgres-types encoders assume they were asked only for types they
+/// accept (an array encoder panics on a scalar type), so a guest's
+/// mismatched parameter must be caught here.
+fn checked<T: ToSql>(v: &T, ty: &Type, out: &mut BytesMut) -> Result<IsNull, BoxError> {
+    if !T::accepts(ty) {
+        return Err(format!("cannot send this value as a parameter of type {ty}").into());
+    }
+    v.to_sql(ty, out)
+}
+
 fn is_text_like(ty: &Type) -> bool {
     matches!(
         *ty,
@@ -711,14 +745,22 @@ fn is_text_like(ty: &Type) -> bool {
 fn integer_to_sql(i: i64, ty: &Type, out: &mut BytesMut) -> Option<Result<IsNull, BoxError>> {
     let too_big = || -> BoxError { format!("{i} does not fit in a parameter of type {ty}").into() };
     Some(match *ty {
-        Type::CHAR => i8::try_from(i).map_err(|_| too_big()).and_then(|v| v.to_sql(ty, out)),
-        Type::INT2 => i16::try_from(i).map_err(|_| too_big()).and_then(|v| v.to_sql(ty, out)),
-        Type::INT4 => i32::try_from(i).map_err(|_| too_big()).and_then(|v| v.to_sql(ty, out)),
+        Type::CHAR => i8::try_from(i)
+            .map_err(|_| too_big())
+            .and_then(|v| v.to_sql(ty, out)),
+        Type::INT2 => i16::try_from(i)
+            .map_err(|_| too_big())
+            .and_then(|v| v.to_sql(ty, out)),
+        Type::INT4 => i32::try_from(i)
+            .map_err(|_| too_big())
+            .and_then(|v| v.to_sql(ty, out)),
         Type::INT8 => i.to_sql(ty, out),
         Type::FLOAT4 => (i as f32).to_sql(ty, out),
         Type::FLOAT8 => (i as f64).to_sql(ty, out),
         Type::NUMERIC => Numeric(i.to_string()).to_sql(ty, out),
-        Type::OID => u32::try_from(i).map_err(|_| too_big()).and_then(|v| v.to_sql(ty, out)),
+        Type::OID => u32::try_from(i)
+            .map_err(|_| too_big())
+            .and_then(|v| v.to_sql(ty, out)),
         _ => return None,
     })
 }
@@ -731,8 +773,20 @@ mod tests {
     #[test]
     fn numeric_round_trips() {
         for s in [
-            "0", "1", "-1", "12345.6789", "0.0001", "100000000", "-0.5", "3.14159265358979323846264338327950288",
-            "99999999999999999999999999999999999999.5", "10000", "0.10", "NaN", "Infinity", "-Infinity",
+            "0",
+            "1",
+            "-1",
+            "12345.6789",
+            "0.0001",
+            "100000000",
+            "-0.5",
+            "3.14159265358979323846264338327950288",
+            "99999999999999999999999999999999999999.5",
+            "10000",
+            "0.10",
+            "NaN",
+            "Infinity",
+            "-Infinity",
         ] {
             let mut buf = BytesMut::new();
             numeric_from_str(s, &mut buf).expect("encodes");

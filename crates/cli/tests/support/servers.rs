@@ -370,3 +370,304 @@ impl Drop for Upstream {
         self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 }
+
+/// Whether the tests run as root (CI machines do): PostgreSQL refuses to,
+/// so it runs as the `postgres` user its package creates.
+fn running_as_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+/// A binary from PATH or from the directories packages put servers in
+/// (`/usr/sbin`, `/usr/lib/postgresql/<newest>/bin`).
+fn find_server_binary(env: &str, name: &str, install: &str) -> PathBuf {
+    let on_path = std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file()));
+    if std::env::var_os(env).is_none() && !on_path {
+        let mut dirs = vec![PathBuf::from("/usr/sbin")];
+        if let Ok(entries) = std::fs::read_dir("/usr/lib/postgresql") {
+            let mut versions: Vec<PathBuf> =
+                entries.flatten().map(|e| e.path().join("bin")).collect();
+            versions.sort();
+            dirs.extend(versions.into_iter().rev());
+        }
+        if let Some(dir) = dirs.into_iter().find(|d| d.join(name).is_file()) {
+            return dir.join(name);
+        }
+    }
+    find_binary(env, name, install)
+}
+
+/// Stops a server politely (SIGINT/SIGTERM: it flushes and exits), then
+/// for sure.
+fn stop(child: &mut Child, signal: &str) {
+    let _ = Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// A PostgreSQL server (`initdb` into a temporary directory) with a
+/// password-authenticated user `gyre`.
+pub struct Postgres {
+    child: Child,
+    pub port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Postgres {
+    pub fn start() -> Postgres {
+        let install = "apt-get install postgresql-15";
+        let initdb = find_server_binary("GYRE_INITDB", "initdb", install);
+        let postgres = find_server_binary("GYRE_POSTGRES", "postgres", install);
+        let dir = tempfile::tempdir().expect("temp dir");
+        let pwfile = dir.path().join("pw");
+        std::fs::write(&pwfile, "gyre-pw\n").expect("write the password file");
+        let as_root = running_as_root();
+        let command = |binary: &PathBuf| {
+            if as_root {
+                let mut c = Command::new("setpriv");
+                c.args([
+                    "--reuid=postgres",
+                    "--regid=postgres",
+                    "--init-groups",
+                    "--",
+                ])
+                .arg(binary);
+                c
+            } else {
+                Command::new(binary)
+            }
+        };
+        if as_root {
+            let status = Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(dir.path())
+                .status()
+                .expect("chown the data directory");
+            assert!(
+                status.success(),
+                "chown to postgres failed (is postgresql installed?)"
+            );
+        }
+        let data = dir.path().join("data");
+        let output = command(&initdb)
+            .arg("-D")
+            .arg(&data)
+            .args([
+                "-U",
+                "gyre",
+                "--auth=scram-sha-256",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ])
+            .arg(format!("--pwfile={}", pwfile.display()))
+            .output()
+            .expect("run initdb");
+        assert!(
+            output.status.success(),
+            "initdb failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let port = free_port();
+        let mut child = command(&postgres)
+            .arg("-D")
+            .arg(&data)
+            .args(["-p", &port.to_string()])
+            .arg("-k")
+            .arg(dir.path())
+            .args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start postgres");
+        wait_for_port(port, &mut child, "postgres");
+        Postgres {
+            child,
+            port,
+            _dir: dir,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("postgres://gyre:gyre-pw@127.0.0.1:{}/postgres", self.port)
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        stop(&mut self.child, "-INT");
+    }
+}
+
+/// A MariaDB server (`mysql_install_db` into a temporary directory) with a
+/// password-authenticated user `gyre` and a database `gyre`.
+pub struct Mariadb {
+    child: Child,
+    pub port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Mariadb {
+    pub fn start() -> Mariadb {
+        let install = "apt-get install mariadb-server";
+        let install_db = find_server_binary("GYRE_MYSQL_INSTALL_DB", "mysql_install_db", install);
+        let mariadbd = find_server_binary("GYRE_MARIADBD", "mariadbd", install);
+        let dir = tempfile::tempdir().expect("temp dir");
+        let data = dir.path().join("data");
+        let user = if running_as_root() {
+            "root".to_string()
+        } else {
+            std::env::var("USER").unwrap_or_else(|_| "nobody".into())
+        };
+        let output = Command::new(&install_db)
+            .arg("--no-defaults")
+            .arg(format!("--datadir={}", data.display()))
+            .arg(format!("--user={user}"))
+            .args(["--auth-root-authentication-method=normal", "--skip-test-db"])
+            .output()
+            .expect("run mysql_install_db");
+        assert!(
+            output.status.success(),
+            "mysql_install_db failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let init = dir.path().join("init.sql");
+        std::fs::write(
+            &init,
+            "CREATE USER IF NOT EXISTS 'gyre'@'%' IDENTIFIED BY 'gyre-pw';\n\
+             GRANT ALL ON *.* TO 'gyre'@'%';\n\
+             CREATE DATABASE IF NOT EXISTS gyre;\n",
+        )
+        .expect("write init.sql");
+        let port = free_port();
+        let mut child = Command::new(&mariadbd)
+            .arg("--no-defaults")
+            .arg(format!("--datadir={}", data.display()))
+            .arg(format!("--socket={}", dir.path().join("sock").display()))
+            .arg(format!("--pid-file={}", dir.path().join("pid").display()))
+            .arg(format!("--init-file={}", init.display()))
+            .arg(format!("--port={port}"))
+            .arg(format!("--user={user}"))
+            .args([
+                "--bind-address=127.0.0.1",
+                "--skip-name-resolve",
+                "--skip-log-bin",
+                "--innodb-buffer-pool-size=32M",
+                "--innodb-flush-log-at-trx-commit=0",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start mariadbd");
+        wait_for_port(port, &mut child, "mariadbd");
+        Mariadb {
+            child,
+            port,
+            _dir: dir,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("mysql://gyre:gyre-pw@127.0.0.1:{}/gyre", self.port)
+    }
+}
+
+impl Drop for Mariadb {
+    fn drop(&mut self) {
+        stop(&mut self.child, "-TERM");
+    }
+}
+
+/// A Mosquitto broker allowing anonymous clients.
+pub struct Mosquitto {
+    child: Child,
+    pub port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Mosquitto {
+    pub fn start() -> Mosquitto {
+        let binary = find_server_binary("GYRE_MOSQUITTO", "mosquitto", "apt-get install mosquitto");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let port = free_port();
+        let config = dir.path().join("mosquitto.conf");
+        let user = if running_as_root() { "user root\n" } else { "" };
+        std::fs::write(
+            &config,
+            format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n{user}"),
+        )
+        .expect("write mosquitto.conf");
+        let mut child = Command::new(binary)
+            .arg("-c")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start mosquitto");
+        wait_for_port(port, &mut child, "mosquitto");
+        Mosquitto {
+            child,
+            port,
+            _dir: dir,
+        }
+    }
+
+    /// Subscribes to `topic` and returns a receiver of its payloads once the
+    /// broker has confirmed the subscription.
+    pub fn subscribe(&self, topic: &str) -> std::sync::mpsc::Receiver<Vec<u8>> {
+        use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
+        let mut options =
+            MqttOptions::new(format!("gyre-test-{}", free_port()), "127.0.0.1", self.port);
+        options.set_keep_alive(Duration::from_secs(30));
+        let (client, mut connection) = Client::new(options, 64);
+        client
+            .subscribe(topic, QoS::ExactlyOnce)
+            .expect("queue the subscription");
+        let (subscribed_tx, subscribed_rx) = std::sync::mpsc::channel();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _client = client;
+            for event in connection.iter() {
+                match event {
+                    Ok(Event::Incoming(Packet::SubAck(_))) => {
+                        let _ = subscribed_tx.send(());
+                    }
+                    Ok(Event::Incoming(Packet::Publish(p))) => {
+                        if tx.send(p.payload.to_vec()).is_err() {
+                            return;
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(_) => return,
+                }
+            }
+        });
+        subscribed_rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the broker confirmed the subscription");
+        rx
+    }
+
+    pub fn url(&self) -> String {
+        format!("mqtt://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Mosquitto {
+    fn drop(&mut self) {
+        stop(&mut self.child, "-TERM");
+    }
+}
