@@ -417,7 +417,9 @@ mod tests {
 
     #[test]
     fn addresses() {
-        let cases: &[(&str, Option<(&str, u16, Option<&str>)>)] = &[
+        /// Host, port and client id an address parses into.
+        type Parsed<'a> = Option<(&'a str, u16, Option<&'a str>)>;
+        let cases: &[(&str, Parsed<'_>)] = &[
             ("mqtt://localhost", Some(("localhost", 1883, None))),
             ("mqtt://localhost:1884", Some(("localhost", 1884, None))),
             (

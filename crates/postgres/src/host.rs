@@ -3,6 +3,8 @@
 //! [`Value`] model; they differ only in their types and, for 4.2's `*-async`
 //! functions, in being called through component-model async.
 
+#![allow(clippy::result_large_err)] // the 4.x error carries PostgreSQL's report
+
 use std::sync::Arc;
 
 use anyhow::Result;

@@ -547,13 +547,11 @@ impl ToSql for Value {
                 }
                 Type::NUMERIC => return checked(&Numeric(s.clone()), ty, out),
                 Type::BYTEA => return checked(&s.as_bytes(), ty, out),
-                _ if ty.kind() == &Kind::Simple || matches!(ty.kind(), Kind::Enum(_)) => {
-                    // Text, varchar, citext, enum labels…: the binary form
-                    // of a text-like type is its UTF-8 bytes.
-                    if is_text_like(ty) || matches!(ty.kind(), Kind::Enum(_)) {
-                        out.put_slice(s.as_bytes());
-                        return Ok(IsNull::No);
-                    }
+                // Text, varchar, citext, enum labels…: the binary form of a
+                // text-like type is its UTF-8 bytes.
+                _ if is_text_like(ty) || matches!(ty.kind(), Kind::Enum(_)) => {
+                    out.put_slice(s.as_bytes());
+                    return Ok(IsNull::No);
                 }
                 _ => {}
             },
