@@ -151,11 +151,19 @@ build_spin_inbound() {
   rm -rf "$tmp"
 }
 
+build_spin_send() {
+  local tmp; tmp="$(mktemp -d)"
+  wasm_tools parse "$HERE/spin-send/send.wat" -o "$tmp/core.wasm"
+  wasm_tools component embed "$HERE/spin-send/world.wit" --world spin-send "$tmp/core.wasm" -o "$tmp/embed.wasm"
+  wasm_tools component new "$tmp/embed.wasm" -o "$1"
+  rm -rf "$tmp"
+}
+
 build_wagi() {
   clang-14 --target=wasm32-wasi --sysroot=/usr -O2 "$HERE/wagi-c/wagi.c" -o "$1"
 }
 
-ALL=(hello-wat sink-wat core-module spin-inbound wagi-c py5-http py5-state py3-http py3-state js-http js-state py5-redis py3-redis py5-db py3-db)
+ALL=(hello-wat sink-wat core-module spin-inbound spin-send wagi-c py5-http py5-state py3-http py3-state js-http js-state py5-redis py3-redis py5-db py3-db)
 WANT=("$@")
 [[ ${#WANT[@]} -gt 0 ]] || WANT=("${ALL[@]}")
 
@@ -165,6 +173,7 @@ for name in "${WANT[@]}"; do
     sink-wat) cached sink-wat "wasm-tools-1.262" build_sink ;;
     core-module) cached core-module "wasm-tools-1.262" build_core ;;
     spin-inbound) cached spin-inbound "wasm-tools-1.262" build_spin_inbound ;;
+    spin-send) cached spin-send "wasm-tools-1.262" build_spin_send ;;
     wagi-c) cached wagi-c "$(clang-14 --version | head -1)" build_wagi ;;
     py5-http) cached py5-http "$PY5_PKGS" build_py5 ;;
     py5-state) cached py5-state "$PY5_PKGS" build_py5_state ;;

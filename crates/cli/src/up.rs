@@ -243,6 +243,7 @@ async fn up(args: UpArgs) -> Result<()> {
             &gyre_postgres::PostgresCapability,
             &gyre_mysql::MysqlCapability,
             &gyre_mqtt::MqttCapability,
+            &gyre_outbound_http::SpinHttpCapability,
         ],
     )?);
     let echo: Option<Arc<dyn OutputEcho>> = if args.quiet {

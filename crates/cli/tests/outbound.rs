@@ -267,3 +267,93 @@ fn connections_to_an_origin_are_reused_and_timeouts_apply() {
         "the timeout did not fire"
     );
 }
+
+#[test]
+fn spin_original_http_send_is_checked_like_wasi_http() {
+    let upstream = Upstream::start();
+    let closed = free_port();
+    let app = TestApp::new(&format!(
+        r#"
+spin_manifest_version = 2
+[application]
+name = "spin-send"
+[[trigger.http]]
+route = "/send/..."
+component = "sender"
+[component.sender]
+source = "{{guest:spin-send}}"
+allowed_outbound_hosts = ["http://127.0.0.1:{up}", "http://127.0.0.1:{closed}", "http://self", "http://backend.spin.internal"]
+[[trigger.http]]
+route = "/nothing/..."
+component = "nothing"
+[component.nothing]
+source = "{{guest:spin-send}}"
+[[trigger.http]]
+route = "/inbound/..."
+component = "backend"
+[component.backend]
+source = "{{guest:spin-inbound}}"
+"#,
+        up = upstream.port
+    ));
+    let gyre = Gyre::up(&app, &[]);
+    let send = |path: &str, url: &str| {
+        let resp = gyre.post(path, url.as_bytes());
+        (resp.status, resp.text())
+    };
+    let up = upstream.port;
+    let denied_port = free_port();
+    let table: Vec<(&str, String, u16, String)> = vec![
+        (
+            "/send",
+            format!("http://127.0.0.1:{up}/hello"),
+            200,
+            "upstream saw GET /hello 0".into(),
+        ),
+        // The service-chaining and `self` rules of wasi:http apply here too.
+        (
+            "/send",
+            "http://backend.spin.internal/inbound/x".into(),
+            200,
+            "/inbound/x".into(),
+        ),
+        (
+            "/send",
+            "http://self/inbound/y".into(),
+            200,
+            "/inbound/y".into(),
+        ),
+        // A relative URI is a request to the app itself.
+        ("/send", "/inbound/z".into(), 200, "/inbound/z".into()),
+        // 1 = destination-not-allowed, 2 = invalid-url, 3 = request-error.
+        (
+            "/send",
+            format!("http://127.0.0.1:{denied_port}/"),
+            502,
+            "1".into(),
+        ),
+        (
+            "/send",
+            "http://other.spin.internal/".into(),
+            502,
+            "1".into(),
+        ),
+        (
+            "/nothing",
+            format!("http://127.0.0.1:{up}/hello"),
+            502,
+            "1".into(),
+        ),
+        ("/send", "not a url".into(), 502, "2".into()),
+        (
+            "/send",
+            format!("http://127.0.0.1:{closed}/"),
+            502,
+            "3".into(),
+        ),
+    ];
+    for (path, url, status, body) in table {
+        assert_eq!(send(path, &url), (status, body), "{path} {url}");
+    }
+    assert_eq!(gyre.get("/inbound/alive").status, 200);
+}

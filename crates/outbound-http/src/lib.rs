@@ -18,8 +18,11 @@
 //! per-app step ([`expand_allow_lists`], then [`AppOutboundHttp::new`])
 //! expands templates and parses each component's list, and its
 //! per-instance step puts the component's [`WasiHttpHooks`] into the store.
+//! Spin's original `fermyon:spin/http` send ([`SpinHttpCapability`]) goes
+//! through the same hooks.
 
 mod client;
+mod spin_http;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -34,6 +37,7 @@ use gyre_variables::Resolver;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
 
 pub use client::{OutboundClient, Timeouts};
+pub use spin_http::{MAX_RESPONSE_BODY_BYTES, SpinHttpCapability};
 
 /// A boxed future, as the hooks return them.
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
@@ -153,6 +157,7 @@ struct PrepareHooks(Arc<ComponentOutbound>);
 impl PrepareInstance for PrepareHooks {
     fn prepare(&self, extensions: &mut Extensions) {
         extensions.insert(HttpHooks(Box::new(Hooks(self.0.clone()))));
+        extensions.insert(spin_http::SpinHttpState(Some(self.0.clone())));
     }
 }
 
