@@ -456,8 +456,14 @@ async fn configure_capabilities(
     let mut capabilities = AppCapabilities::default();
     let allow_lists =
         gyre_outbound_http::expand_allow_lists(&app.manifest, variables.resolver()).await?;
-    let outbound_http =
-        gyre_outbound_http::AppOutboundHttp::new(&allow_lists, outbound_timeouts(runtime_config));
+    let outbound_http = gyre_outbound_http::AppOutboundHttp::new(
+        &allow_lists,
+        outbound_timeouts(runtime_config),
+        runtime_config
+            .outbound_http
+            .max_connections
+            .map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+    );
     variables.register(&mut capabilities);
     outbound_http.register(&mut capabilities);
     gyre_redis::AppRedis::new(&allow_lists).register(&mut capabilities);

@@ -357,3 +357,48 @@ source = "{{guest:spin-inbound}}"
     }
     assert_eq!(gyre.get("/inbound/alive").status, 200);
 }
+
+#[test]
+fn max_connections_bounds_the_requests_in_flight() {
+    let upstream = Upstream::start();
+    let app = app(r#""http://127.0.0.1:{{ upstream_port }}""#, upstream.port);
+    // One request at a time: eight concurrent guests take turns on one
+    // connection (without the bound, each would open its own).
+    app.write(
+        "one.toml",
+        b"[outbound_http]\nmax_connections = 1\nfirst_byte_timeout = \"30s\"\n",
+    );
+    let gyre = Gyre::up(&app, &["--runtime-config-file", "one.toml"]);
+    let url = gyre.url(&format!(
+        "/fetch?url=http://127.0.0.1:{}/slow",
+        upstream.port
+    ));
+    let started = std::time::Instant::now();
+    let handles: Vec<_> = (0..3)
+        .map(|_| {
+            let url = url.clone();
+            std::thread::spawn(move || support::request("GET", &url, &[], None))
+        })
+        .collect();
+    for handle in handles {
+        let resp = handle.join().expect("request thread");
+        assert_eq!(resp.status, 200, "{}", resp.text());
+    }
+    assert_eq!(upstream.connections(), 1, "the requests took turns");
+    assert!(
+        started.elapsed() >= std::time::Duration::from_secs(9),
+        "three 3 s requests through one slot take 9 s"
+    );
+    drop(gyre);
+
+    // None at all: a request waits its first-byte timeout for a slot,
+    // then fails with the interface's connection-limit error.
+    app.write(
+        "none.toml",
+        b"[outbound_http]\nmax_connections = 0\nfirst_byte_timeout = \"200ms\"\n",
+    );
+    let gyre = Gyre::up(&app, &["--runtime-config-file", "none.toml"]);
+    let (status, body) = fetch(&gyre, "", &format!("http://127.0.0.1:{}/x", upstream.port));
+    assert_eq!(status, 409, "{body}");
+    assert!(body.contains("ConnectionLimitReached"), "{body}");
+}

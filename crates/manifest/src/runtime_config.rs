@@ -54,7 +54,7 @@ pub struct RuntimeConfig {
 pub struct OutboundHttpConfig {
     /// `connection_pooling` (Gyre always pools; `false` is accepted).
     pub connection_pooling: Option<bool>,
-    /// `max_connections` (accepted; not enforced yet).
+    /// `max_connections`: outbound HTTP requests in flight across the app.
     pub max_connections: Option<u64>,
     /// `connect_timeout`, e.g. `"5s"`.
     pub connect_timeout: Option<std::time::Duration>,
@@ -286,9 +286,6 @@ fn read(
                 Some(u64::try_from(*n.get_ref()).map_err(|_| {
                     table.error(n.span(), "max_connections", "must not be negative")
                 })?);
-            config
-                .warnings
-                .push("runtime config `outbound_http.max_connections` is accepted but not enforced by Gyre yet".into());
         }
         if table.get("max_concurrent_requests").is_some() {
             config.warnings.push(

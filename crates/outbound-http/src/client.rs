@@ -43,11 +43,14 @@ impl Default for Timeouts {
 pub struct OutboundClient {
     client: Client<hyper_rustls::HttpsConnector<HttpConnector>, SharedBody>,
     timeouts: Timeouts,
+    /// Requests in flight (until their response body is dropped), if bounded.
+    in_flight: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 impl OutboundClient {
-    /// A client with a connection pool and the given default timeouts.
-    pub fn new(timeouts: Timeouts) -> Self {
+    /// A client with a connection pool and the given default timeouts; at
+    /// most `max_in_flight` requests at once when set (0 allows none).
+    pub fn new(timeouts: Timeouts, max_in_flight: Option<usize>) -> Self {
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_connect_timeout(Some(timeouts.connect));
@@ -62,7 +65,11 @@ impl OutboundClient {
             .pool_idle_timeout(Duration::from_secs(30))
             .pool_max_idle_per_host(64)
             .build(https);
-        OutboundClient { client, timeouts }
+        OutboundClient {
+            client,
+            timeouts,
+            in_flight: max_in_flight.map(|n| Arc::new(tokio::sync::Semaphore::new(n))),
+        }
     }
 
     /// Sends `request` and returns the response with a streaming body, and
@@ -79,6 +86,20 @@ impl OutboundClient {
             .and_then(|o| o.between_bytes_timeout)
             .unwrap_or(self.timeouts.between_bytes)
             .max(Duration::from_nanos(1));
+        let permit = match &self.in_flight {
+            None => None,
+            Some(slots) => Some(
+                tokio::time::timeout(first_byte, slots.clone().acquire_owned())
+                    .await
+                    .map_err(|_| {
+                        tracing::warn!(
+                            "outbound HTTP request waited {first_byte:?} for one of the app's connections (`[outbound_http] max_connections`)"
+                        );
+                        HttpError::ConnectionLimitReached
+                    })?
+                    .map_err(|_| HttpError::ConnectionLimitReached)?,
+            ),
+        };
         let (mut parts, body) = request.into_parts();
         // The pool keys connections by origin; the `Host` header is set
         // from the URI by hyper for HTTP/1 and must not come from the guest
@@ -100,6 +121,7 @@ impl OutboundClient {
                 between_bytes,
                 deadline: Box::pin(tokio::time::sleep(between_bytes)),
                 _request_body: request_body,
+                _permit: permit,
             }
             .boxed_unsync()
         }))
@@ -133,6 +155,7 @@ struct TimedBody {
     between_bytes: Duration,
     deadline: Pin<Box<tokio::time::Sleep>>,
     _request_body: Arc<std::sync::Mutex<WasiBody>>,
+    _permit: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 impl http_body::Body for TimedBody {

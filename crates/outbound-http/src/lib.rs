@@ -118,10 +118,16 @@ pub async fn expand_allow_lists(
 
 impl AppOutboundHttp {
     /// The outbound HTTP rules of every component that lists any host,
-    /// sharing one pooled client.
-    pub fn new(allow_lists: &HashMap<String, Arc<AllowedHosts>>, timeouts: Timeouts) -> Self {
+    /// sharing one pooled client. `max_connections` (the runtime config's
+    /// `[outbound_http] max_connections`) bounds the requests in flight
+    /// across the app; more wait for a slot within their first-byte timeout.
+    pub fn new(
+        allow_lists: &HashMap<String, Arc<AllowedHosts>>,
+        timeouts: Timeouts,
+        max_connections: Option<usize>,
+    ) -> Self {
         let local = Arc::new(LocalServices::default());
-        let client = Arc::new(OutboundClient::new(timeouts));
+        let client = Arc::new(OutboundClient::new(timeouts, max_connections));
         let components = allow_lists
             .iter()
             .map(|(id, allowed)| {
