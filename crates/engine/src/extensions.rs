@@ -38,6 +38,38 @@ pub trait PrepareInstance: Send + Sync {
     fn prepare(&self, extensions: &mut Extensions);
 }
 
+/// Per-instance state of a capability whose grant is one shared value per
+/// component (the outbound connection kinds: the component's allow-list and
+/// the app's pools), plus how many handles this instance holds open. An
+/// instance of a component granted nothing sees `component: None`.
+pub struct Granted<C> {
+    /// What the component may reach, if anything.
+    pub component: Option<Arc<C>>,
+    /// Connections this instance has open.
+    pub open: usize,
+}
+
+impl<C> Default for Granted<C> {
+    fn default() -> Self {
+        Granted {
+            component: None,
+            open: 0,
+        }
+    }
+}
+
+/// Puts a component's grant into each new instance as [`Granted<C>`].
+pub struct PrepareGranted<C>(pub Arc<C>);
+
+impl<C: Send + Sync + 'static> PrepareInstance for PrepareGranted<C> {
+    fn prepare(&self, extensions: &mut Extensions) {
+        extensions.insert(Granted {
+            component: Some(self.0.clone()),
+            open: 0,
+        });
+    }
+}
+
 /// What every capability prepared for each component of one application:
 /// the product of the per-app "configure" step, handed to the triggers.
 #[derive(Default, Clone)]

@@ -28,7 +28,9 @@ use anyhow::{Context as _, Result};
 use wasmtime::component::{Component, InstancePre, Linker};
 
 pub use cache::CacheOutcome;
-pub use extensions::{AppCapabilities, Capability, Extensions, PrepareInstance};
+pub use extensions::{
+    AppCapabilities, Capability, Extensions, Granted, PrepareGranted, PrepareInstance,
+};
 pub use host::{HostState, HttpHooks, InstanceConfig};
 pub use output::{GuestOutput, OutputEcho};
 pub use output::{OutputHub, StreamKind};

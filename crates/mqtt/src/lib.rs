@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Result;
-use gyre_engine::{AppCapabilities, Capability, Extensions, HostState, PrepareInstance};
+use gyre_engine::{AppCapabilities, Capability, Granted, HostState, PrepareGranted};
 use gyre_outbound_networking::AllowedHosts;
 use wasmtime::component::Linker;
 
@@ -50,23 +50,8 @@ pub(crate) struct ComponentMqtt {
     pub(crate) max_payload_bytes: usize,
 }
 
-/// Per-instance state.
-#[derive(Default)]
-pub(crate) struct MqttState {
-    pub(crate) component: Option<Arc<ComponentMqtt>>,
-    pub(crate) open: usize,
-}
-
-struct PrepareMqtt(Arc<ComponentMqtt>);
-
-impl PrepareInstance for PrepareMqtt {
-    fn prepare(&self, extensions: &mut Extensions) {
-        extensions.insert(MqttState {
-            component: Some(self.0.clone()),
-            open: 0,
-        });
-    }
-}
+/// Per-instance state: the component's grant and its open connections.
+pub(crate) type MqttState = Granted<ComponentMqtt>;
 
 /// Outbound MQTT for one application.
 pub struct AppMqtt {
@@ -94,7 +79,7 @@ impl AppMqtt {
     /// Adds each component's per-instance preparation.
     pub fn register(&self, capabilities: &mut AppCapabilities) {
         for component in &self.components {
-            capabilities.add(&component.id, Arc::new(PrepareMqtt(component.clone())));
+            capabilities.add(&component.id, Arc::new(PrepareGranted(component.clone())));
         }
     }
 }

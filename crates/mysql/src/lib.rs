@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Result;
-use gyre_engine::{AppCapabilities, Capability, Extensions, HostState, PrepareInstance};
+use gyre_engine::{AppCapabilities, Capability, Granted, HostState, PrepareGranted};
 use gyre_outbound_networking::AllowedHosts;
 use wasmtime::component::Linker;
 
@@ -126,23 +126,8 @@ pub(crate) struct ComponentMysql {
     pub(crate) pools: Arc<Pools>,
 }
 
-/// Per-instance state.
-#[derive(Default)]
-pub(crate) struct MysqlState {
-    pub(crate) component: Option<Arc<ComponentMysql>>,
-    pub(crate) open: usize,
-}
-
-struct PrepareMysql(Arc<ComponentMysql>);
-
-impl PrepareInstance for PrepareMysql {
-    fn prepare(&self, extensions: &mut Extensions) {
-        extensions.insert(MysqlState {
-            component: Some(self.0.clone()),
-            open: 0,
-        });
-    }
-}
+/// Per-instance state: the component's grant and its open connections.
+pub(crate) type MysqlState = Granted<ComponentMysql>;
 
 /// Outbound MySQL for one application.
 pub struct AppMysql {
@@ -174,7 +159,7 @@ impl AppMysql {
     /// Adds each component's per-instance preparation.
     pub fn register(&self, capabilities: &mut AppCapabilities) {
         for component in &self.components {
-            capabilities.add(&component.id, Arc::new(PrepareMysql(component.clone())));
+            capabilities.add(&component.id, Arc::new(PrepareGranted(component.clone())));
         }
     }
 }

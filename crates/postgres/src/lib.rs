@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
-use gyre_engine::{AppCapabilities, Capability, Extensions, HostState, PrepareInstance};
+use gyre_engine::{AppCapabilities, Capability, Granted, HostState, PrepareGranted};
 use gyre_outbound_networking::AllowedHosts;
 use wasmtime::component::Linker;
 
@@ -242,23 +242,8 @@ pub(crate) struct ComponentPostgres {
     pub(crate) pools: Arc<Pools>,
 }
 
-/// Per-instance state.
-#[derive(Default)]
-pub(crate) struct PostgresState {
-    pub(crate) component: Option<Arc<ComponentPostgres>>,
-    pub(crate) open: usize,
-}
-
-struct PreparePostgres(Arc<ComponentPostgres>);
-
-impl PrepareInstance for PreparePostgres {
-    fn prepare(&self, extensions: &mut Extensions) {
-        extensions.insert(PostgresState {
-            component: Some(self.0.clone()),
-            open: 0,
-        });
-    }
-}
+/// Per-instance state: the component's grant and its open connections.
+pub(crate) type PostgresState = Granted<ComponentPostgres>;
 
 /// Outbound PostgreSQL for one application.
 pub struct AppPostgres {
@@ -287,7 +272,7 @@ impl AppPostgres {
     /// Adds each component's per-instance preparation.
     pub fn register(&self, capabilities: &mut AppCapabilities) {
         for component in &self.components {
-            capabilities.add(&component.id, Arc::new(PreparePostgres(component.clone())));
+            capabilities.add(&component.id, Arc::new(PrepareGranted(component.clone())));
         }
     }
 }

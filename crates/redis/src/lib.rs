@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use anyhow::Result;
-use gyre_engine::{AppCapabilities, Capability, Extensions, HostState, PrepareInstance};
+use gyre_engine::{AppCapabilities, Capability, Granted, HostState, PrepareGranted};
 use gyre_outbound_networking::AllowedHosts;
 use wasmtime::component::Linker;
 
@@ -75,23 +75,8 @@ pub(crate) struct ComponentRedis {
     pub(crate) pool: Arc<ConnectionPool>,
 }
 
-/// Per-instance state.
-#[derive(Default)]
-pub(crate) struct RedisState {
-    pub(crate) component: Option<Arc<ComponentRedis>>,
-    pub(crate) open: usize,
-}
-
-struct PrepareRedis(Arc<ComponentRedis>);
-
-impl PrepareInstance for PrepareRedis {
-    fn prepare(&self, extensions: &mut Extensions) {
-        extensions.insert(RedisState {
-            component: Some(self.0.clone()),
-            open: 0,
-        });
-    }
-}
+/// Per-instance state: the component's grant and its open connections.
+pub(crate) type RedisState = Granted<ComponentRedis>;
 
 /// Outbound Redis for one application.
 pub struct AppRedis {
@@ -120,7 +105,7 @@ impl AppRedis {
     /// Adds each component's per-instance preparation.
     pub fn register(&self, capabilities: &mut AppCapabilities) {
         for component in &self.components {
-            capabilities.add(&component.id, Arc::new(PrepareRedis(component.clone())));
+            capabilities.add(&component.id, Arc::new(PrepareGranted(component.clone())));
         }
     }
 }
