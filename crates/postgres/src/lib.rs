@@ -121,9 +121,17 @@ impl Pools {
             deadpool_postgres::PoolError::Backend(e) => {
                 PgError::ConnectionFailed(connection_error_text(&e))
             }
+            // Waiting for a free slot is the pool being full; a create or
+            // recycle timeout is the server not answering.
+            deadpool_postgres::PoolError::Timeout(deadpool_postgres::TimeoutType::Wait) => {
+                PgError::ConnectionFailed(format!(
+                    "all {} connections to this database are in use (raise `[outbound_pg] max_connections` in the runtime config)",
+                    self.max_connections
+                ))
+            }
             deadpool_postgres::PoolError::Timeout(_) => PgError::ConnectionFailed(format!(
-                "all {} connections to this database are in use (raise `[outbound_pg] max_connections` in the runtime config)",
-                self.max_connections
+                "the server did not answer within {} s",
+                CONNECT_TIMEOUT.as_secs()
             )),
             other => PgError::ConnectionFailed(other.to_string()),
         })
