@@ -7,6 +7,7 @@
 //! column and field, with a hint on what would be valid.
 
 mod error;
+mod limits;
 mod model;
 pub mod names;
 mod reader;
@@ -19,6 +20,7 @@ use std::path::Path;
 use toml::de::{DeTable, DeValue};
 
 pub use error::{Location, ManifestError, SourceFile};
+pub use limits::{LimitOverrides, LimitsConfig, ServerLimitOverrides, parse_duration, parse_size};
 pub use model::*;
 pub use runtime_config::{
     KeyValueStoreConfig, OutboundHttpConfig, RuntimeConfig, SqliteDatabaseConfig,

@@ -14,6 +14,7 @@ use indexmap::IndexMap;
 use toml::de::{DeTable, DeValue};
 
 use crate::error::{ManifestError, SourceFile};
+use crate::limits::{LimitsConfig, duration, read_limits};
 use crate::names;
 use crate::reader::{Result, TableReader, type_name};
 
@@ -44,6 +45,8 @@ pub struct RuntimeConfig {
     pub outbound_mysql_max_connections: Option<usize>,
     /// `[outbound_mqtt] max_payload_size_bytes`.
     pub outbound_mqtt_max_payload_bytes: Option<usize>,
+    /// `[limits]`: Gyre's deadlines, memory caps and admission queue.
+    pub limits: LimitsConfig,
     /// Tables Gyre accepts but does not use yet.
     pub warnings: Vec<String>,
 }
@@ -320,6 +323,10 @@ fn read(
         table.finish()?;
     }
 
+    if let Some(table) = top.table("limits")? {
+        config.limits = read_limits(table)?;
+    }
+
     for &name in ACCEPTED_UNUSED {
         if top.get(name).is_some() {
             config.warnings.push(format!(
@@ -342,46 +349,6 @@ fn count(table: &mut TableReader<'_, '_>, key: &'static str) -> Result<Option<us
             .error(n.span(), key, "must be a positive whole number")
             .with_help(format!("write e.g. `{key} = 16`"))),
     }
-}
-
-/// A duration written as Spin writes them: `"10s"`, `"500ms"`, `"250us"`,
-/// `"100ns"`, or a bare number of seconds (string or integer).
-fn duration(
-    table: &mut TableReader<'_, '_>,
-    key: &'static str,
-) -> Result<Option<std::time::Duration>> {
-    use std::time::Duration;
-    let Some(value) = table.get(key) else {
-        return Ok(None);
-    };
-    let bad = |table: &TableReader<'_, '_>| {
-        table
-            .error(value.span(), key, "not a duration")
-            .with_help(format!("write e.g. `{key} = \"10s\"` or `\"500ms\"`"))
-    };
-    let text = match value.get_ref() {
-        DeValue::Integer(i) => i.as_str().to_string(),
-        DeValue::String(s) => s.trim().to_string(),
-        _ => return Err(bad(table)),
-    };
-    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
-        Some(i) => text.split_at(i),
-        None => (text.as_str(), "s"),
-    };
-    let n: u64 = number.parse().map_err(|_| bad(table))?;
-    let d = match unit.trim() {
-        "s" => Duration::from_secs(n),
-        "ms" => Duration::from_millis(n),
-        "us" | "μs" => Duration::from_micros(n),
-        "ns" => Duration::from_nanos(n),
-        _ => return Err(bad(table)),
-    };
-    if d.is_zero() {
-        return Err(table
-            .error(value.span(), key, "must be longer than zero")
-            .with_help("omit it to use the default (600 s)"));
-    }
-    Ok(Some(d))
 }
 
 fn read_key_value_store(

@@ -147,6 +147,54 @@ const INVALID: &[(&str, &str, &str, &[&str])] = &[
         &["`outbound_http.timeout`: unknown field"],
     ),
     (
+        "limits: unknown field",
+        "[limits]\ntimeout = \"1s\"\n",
+        "2:1",
+        &["`limits.timeout`: unknown field"],
+    ),
+    (
+        "limits: bad duration",
+        "[limits]\nrequest_timeout = \"5 fortnights\"\n",
+        "2:19",
+        &["`limits.request_timeout`: not a duration", "\"10s\""],
+    ),
+    (
+        "limits: zero cpu time",
+        "[limits]\ncpu_timeout = \"0ms\"\n",
+        "2:15",
+        &["`limits.cpu_timeout`: must be longer than zero"],
+    ),
+    (
+        "limits: bad size unit",
+        "[limits]\nmax_instance_memory = \"12 furlongs\"\n",
+        "2:23",
+        &["`limits.max_instance_memory`", "not a size unit", "128MiB"],
+    ),
+    (
+        "limits: size of the wrong type",
+        "[limits]\nmax_request_body = true\n",
+        "2:20",
+        &["`limits.max_request_body`: expected a size, found a boolean"],
+    ),
+    (
+        "limits: zero concurrency",
+        "[limits]\nmax_concurrent_requests = 0\n",
+        "2:27",
+        &["`limits.max_concurrent_requests`: must be a whole number of at least 1"],
+    ),
+    (
+        "limits: component id not kebab-case",
+        "[limits.component.My_Api]\nrequest_timeout = \"1s\"\n",
+        "1:18",
+        &["`limits.component.My_Api`: not a component id"],
+    ),
+    (
+        "limits: server field in a component",
+        "[limits.component.api]\nmax_connections = 5\n",
+        "2:1",
+        &["`limits.component.api.max_connections`: unknown field"],
+    ),
+    (
         "negative memory",
         "max_instance_memory = -1\n",
         "1:23",
@@ -281,4 +329,62 @@ type = "spin"
         config.warnings,
         ["runtime config `llm_compute` is accepted but not used by Gyre yet"]
     );
+}
+
+#[test]
+fn limits_table_parses_app_server_and_component_limits() {
+    use gyre_manifest::{LimitOverrides, ServerLimitOverrides};
+    use std::time::Duration;
+    let text = r#"
+[limits]
+request_timeout = "30s"
+cpu_timeout = 5
+max_instance_memory = "128MiB"
+max_request_body = 1048576
+max_output = "1MB"
+max_concurrent_requests = 64
+max_queued_requests = 0
+queue_timeout = "250ms"
+max_connections = 1000
+max_header_count = 50
+max_header_bytes = "8KiB"
+max_uri_length = 2048
+header_read_timeout = "5s"
+max_h2_streams = 10
+
+[limits.component.slow-report]
+request_timeout = "5m"
+max_instance_memory = "1GiB"
+"#;
+    let config = parse_runtime_config(SourceFile::new("rc.toml", text), Path::new("/cfg"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let limits = config.limits;
+    assert_eq!(
+        limits.app,
+        LimitOverrides {
+            request_timeout: Some(Duration::from_secs(30)),
+            cpu_timeout: Some(Duration::from_secs(5)),
+            max_instance_memory: Some(128 << 20),
+            max_request_body: Some(1 << 20),
+            max_output: Some(1_000_000),
+        }
+    );
+    assert_eq!(
+        limits.server,
+        ServerLimitOverrides {
+            max_concurrent_requests: Some(64),
+            max_queued_requests: Some(0),
+            queue_timeout: Some(Duration::from_millis(250)),
+            max_connections: Some(1000),
+            max_header_count: Some(50),
+            max_header_bytes: Some(8 << 10),
+            max_uri_length: Some(2048),
+            header_read_timeout: Some(Duration::from_secs(5)),
+            max_h2_streams: Some(10),
+        }
+    );
+    let component = &limits.components["slow-report"];
+    assert_eq!(component.request_timeout, Some(Duration::from_secs(300)));
+    assert_eq!(component.max_instance_memory, Some(1 << 30));
+    assert_eq!(component.or(&limits.app).cpu_timeout, Some(Duration::from_secs(5)));
 }
