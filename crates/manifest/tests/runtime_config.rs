@@ -185,7 +185,7 @@ const INVALID: &[(&str, &str, &str, &[&str])] = &[
     (
         "limits: component id not kebab-case",
         "[limits.component.My_Api]\nrequest_timeout = \"1s\"\n",
-        "1:18",
+        "1:19",
         &["`limits.component.My_Api`: not a component id"],
     ),
     (
