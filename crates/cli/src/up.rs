@@ -61,9 +61,25 @@ pub(crate) struct UpArgs {
     #[arg(long)]
     disable_pooling: bool,
 
-    /// Largest linear memory of one instance, in bytes.
-    #[arg(long, env = "SPIN_MAX_INSTANCE_MEMORY", value_name = "BYTES")]
+    /// Largest linear memory of one instance, e.g. 128MiB (default 256MiB).
+    #[arg(long, env = "SPIN_MAX_INSTANCE_MEMORY", value_name = "SIZE", value_parser = parse_size)]
     max_instance_memory: Option<u64>,
+
+    /// Wall-clock deadline of one request, e.g. 30s (default 60s; 0 = none). Past it: 504.
+    #[arg(long, env = "GYRE_REQUEST_TIMEOUT", value_name = "DURATION", value_parser = parse_optional_duration)]
+    request_timeout: Option<OptionalDuration>,
+
+    /// Guest CPU time of one request, e.g. 2s (default 10s; 0 = none). Past it: 504.
+    #[arg(long, env = "GYRE_CPU_TIMEOUT", value_name = "DURATION", value_parser = parse_optional_duration)]
+    cpu_timeout: Option<OptionalDuration>,
+
+    /// Largest request body, e.g. 10MiB (default 1GiB). Over it: 413.
+    #[arg(long, env = "GYRE_MAX_REQUEST_BODY", value_name = "SIZE", value_parser = parse_size)]
+    max_request_body: Option<u64>,
+
+    /// Requests run at once (default 1000); more wait in a queue, then get 503.
+    #[arg(long, env = "GYRE_MAX_CONCURRENT_REQUESTS", value_name = "N")]
+    max_concurrent_requests: Option<usize>,
 
     /// How the startup listing is printed.
     #[arg(long, value_enum, default_value_t = Format::Plain)]
@@ -105,6 +121,105 @@ fn parse_key_value(s: &str) -> Result<(String, String), String> {
         Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
         _ => Err(format!("expected KEY=VALUE, got {s:?}")),
     }
+}
+
+fn parse_size(s: &str) -> Result<u64, String> {
+    gyre_manifest::parse_size(s)
+}
+
+/// A duration where 0 means "no limit".
+#[derive(Debug, Clone, Copy)]
+struct OptionalDuration(Option<Duration>);
+
+fn parse_optional_duration(s: &str) -> Result<OptionalDuration, String> {
+    let d = gyre_manifest::parse_duration(s)?;
+    Ok(OptionalDuration(Some(d).filter(|d| !d.is_zero())))
+}
+
+/// Resolves every component's limits: a component's own
+/// `[limits.component.<id>]` entry wins, then the command line, then the
+/// runtime config's `[limits]`, then Gyre's defaults.
+fn resolve_limits(
+    args: &UpArgs,
+    app: &gyre_app::App,
+    runtime_config: &gyre_manifest::RuntimeConfig,
+) -> Result<(gyre_engine::AppLimits, gyre_trigger_http::ServerLimits)> {
+    use gyre_engine::{AppLimits, ComponentLimits};
+    use gyre_manifest::LimitOverrides;
+    let limits = &runtime_config.limits;
+    let file_app = LimitOverrides {
+        max_instance_memory: limits
+            .app
+            .max_instance_memory
+            .or(runtime_config.max_instance_memory),
+        ..limits.app.clone()
+    };
+    let apply = |base: ComponentLimits, o: &LimitOverrides| ComponentLimits {
+        instance: gyre_engine::InstanceLimits {
+            max_memory_bytes: o
+                .max_instance_memory
+                .map_or(base.instance.max_memory_bytes, |m| {
+                    usize::try_from(m).unwrap_or(usize::MAX)
+                }),
+            cpu_timeout: o.cpu_timeout.map_or(base.instance.cpu_timeout, Some),
+            max_output_bytes: o.max_output.unwrap_or(base.instance.max_output_bytes),
+        },
+        request_timeout: o.request_timeout.map_or(base.request_timeout, Some),
+        max_request_body: o.max_request_body.map_or(base.max_request_body, Some),
+    };
+    let mut app_limits = apply(ComponentLimits::DEFAULT, &file_app);
+    if let Some(m) = args.max_instance_memory {
+        app_limits.instance.max_memory_bytes = usize::try_from(m).unwrap_or(usize::MAX);
+    }
+    if let Some(OptionalDuration(d)) = args.cpu_timeout {
+        app_limits.instance.cpu_timeout = d;
+    }
+    if let Some(OptionalDuration(d)) = args.request_timeout {
+        app_limits.request_timeout = d;
+    }
+    if let Some(b) = args.max_request_body {
+        app_limits.max_request_body = Some(b);
+    }
+    let mut resolved = AppLimits {
+        default: app_limits,
+        components: Default::default(),
+    };
+    for (id, overrides) in &limits.components {
+        if !app.manifest.components.contains_key(id) {
+            let known: Vec<&str> = app.manifest.components.keys().map(String::as_str).collect();
+            let file = runtime_config
+                .source
+                .as_ref()
+                .map(|s| s.path().display().to_string())
+                .unwrap_or_default();
+            bail!(
+                "{file}: `[limits.component.{id}]` names no component of the app; components: {}",
+                known.join(", ")
+            );
+        }
+        resolved
+            .components
+            .insert(id.clone(), apply(app_limits, overrides));
+    }
+
+    let server = &limits.server;
+    let d = gyre_trigger_http::ServerLimits::DEFAULT;
+    let server = gyre_trigger_http::ServerLimits {
+        max_concurrent_requests: args
+            .max_concurrent_requests
+            .or(server.max_concurrent_requests)
+            .unwrap_or(d.max_concurrent_requests)
+            .max(1),
+        max_queued_requests: server.max_queued_requests.unwrap_or(d.max_queued_requests),
+        queue_timeout: server.queue_timeout.unwrap_or(d.queue_timeout),
+        max_connections: server.max_connections.unwrap_or(d.max_connections),
+        max_header_count: server.max_header_count.unwrap_or(d.max_header_count),
+        max_header_bytes: server.max_header_bytes.unwrap_or(d.max_header_bytes),
+        max_uri_length: server.max_uri_length.unwrap_or(d.max_uri_length),
+        header_read_timeout: server.header_read_timeout.unwrap_or(d.header_read_timeout),
+        max_h2_streams: server.max_h2_streams.unwrap_or(d.max_h2_streams),
+    };
+    Ok((resolved, server))
 }
 
 fn parse_listen(s: &str) -> Result<SocketAddr> {
@@ -215,6 +330,12 @@ async fn up(args: UpArgs) -> Result<()> {
     let (capabilities, local_services, resolver) =
         configure_capabilities(&args, &app, &runtime_config, state_dir.as_deref()).await?;
 
+    let (limits, server_limits) = resolve_limits(&args, &app, &runtime_config)?;
+    let largest_memory = std::iter::once(&limits.default)
+        .chain(limits.components.values())
+        .map(|l| l.instance.max_memory_bytes)
+        .max()
+        .unwrap_or(0);
     let defaults = EngineOptions::default();
     let engine_options = EngineOptions {
         pooling: if args.disable_pooling {
@@ -227,10 +348,7 @@ async fn up(args: UpArgs) -> Result<()> {
         } else {
             args.cache_dir.clone().or(defaults.cache_dir)
         },
-        max_memory_bytes: args
-            .max_instance_memory
-            .or(runtime_config.max_instance_memory)
-            .unwrap_or(defaults.max_memory_bytes),
+        max_memory_bytes: u64::try_from(largest_memory).unwrap_or(u64::MAX),
         max_instances: instance_count_from_env().unwrap_or(defaults.max_instances),
     };
     let engine = Arc::new(GyreEngine::with_capabilities(
@@ -261,7 +379,7 @@ async fn up(args: UpArgs) -> Result<()> {
         output: &hub,
         log_dir: log_dir.clone(),
         truncate_logs: args.truncate_logs,
-        max_memory_bytes: usize::try_from(engine_options.max_memory_bytes).unwrap_or(usize::MAX),
+        limits: &limits,
         capabilities: &capabilities,
     };
     let http = if has_http {
@@ -295,7 +413,7 @@ async fn up(args: UpArgs) -> Result<()> {
             output: &hub,
             log_dir,
             truncate_logs: args.truncate_logs,
-            max_memory_bytes: load_options.max_memory_bytes,
+            limits: &limits,
             capabilities: &capabilities,
             resolver: &resolver,
         },
@@ -327,6 +445,7 @@ async fn up(args: UpArgs) -> Result<()> {
                     listen,
                     ServeOptions {
                         shutdown_grace: Duration::from_secs(args.shutdown_grace),
+                        limits: server_limits,
                     },
                 )
                 .await?;

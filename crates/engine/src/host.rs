@@ -9,14 +9,15 @@
 use std::path::PathBuf;
 
 use anyhow::{Context as _, Result};
+use wasmtime::Store;
 use wasmtime::component::{Linker, ResourceTable};
-use wasmtime::{Store, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
 
 use crate::WasmtimeResultExt as _;
 use crate::extensions::{Capability, Extensions, PrepareInstance};
-use crate::output::GuestOutput;
+use crate::limits::{Governor, InstanceLimits, RequestWatch};
+use crate::output::{GuestOutput, OutputBudget};
 use std::sync::Arc;
 
 /// Per-store host data.
@@ -25,8 +26,24 @@ pub struct HostState {
     http: WasiHttpCtx,
     hooks: OutboundPolicy,
     pub(crate) table: ResourceTable,
-    limits: StoreLimits,
+    governor: Governor,
+    output_budget: Arc<OutputBudget>,
     pub(crate) extensions: Extensions,
+}
+
+impl HostState {
+    /// A request starts on this store: its CPU and output budgets start
+    /// afresh, and `watch` learns if the store is stopped for using up
+    /// its CPU time.
+    pub fn watch_request(&mut self, watch: &Arc<RequestWatch>) {
+        self.governor.watch(watch);
+        self.output_budget.refill();
+    }
+
+    /// The id of the component this store runs.
+    pub fn component_id(&self) -> &str {
+        &self.governor.component
+    }
 }
 
 impl WasiView for HostState {
@@ -104,8 +121,8 @@ pub struct InstanceConfig {
     pub root_dir: Option<PathBuf>,
     /// Where stdout and stderr go.
     pub output: GuestOutput,
-    /// Largest linear memory, in bytes.
-    pub max_memory_bytes: usize,
+    /// Memory, CPU time and output limits.
+    pub limits: InstanceLimits,
     /// Per-instance state of the host capabilities this component is
     /// granted (key-value stores, databases, variables).
     pub capabilities: Vec<Arc<dyn PrepareInstance>>,
@@ -119,10 +136,12 @@ impl InstanceConfig {
         engine: &wasmtime::Engine,
         customize: impl FnOnce(&mut WasiCtxBuilder),
     ) -> Result<Store<HostState>> {
+        let component: Arc<str> = Arc::from(self.component_id.as_str());
+        let output_budget = OutputBudget::new(component.clone(), self.limits.max_output_bytes);
         let mut builder = WasiCtxBuilder::new();
         builder.envs(&self.env);
-        builder.stdout(self.output.stdout());
-        builder.stderr(self.output.stderr());
+        builder.stdout(self.output.stdout(&output_budget));
+        builder.stderr(self.output.stderr(&output_budget));
         if let Some(dir) = &self.root_dir {
             builder
                 .preopened_dir(dir, "/", FsPerms::ReadOnly)
@@ -145,18 +164,20 @@ impl InstanceConfig {
             http: WasiHttpCtx::new(),
             hooks: OutboundPolicy,
             table: ResourceTable::new(),
-            limits: StoreLimitsBuilder::new()
-                .memory_size(self.max_memory_bytes)
-                .trap_on_grow_failure(false)
-                .build(),
+            governor: Governor::new(component, self.limits),
+            output_budget,
             extensions,
         };
         let mut store = Store::new(engine, state);
-        store.limiter(|s| &mut s.limits);
-        // Guests yield to the executor every tick; there is no default
-        // deadline (Spin has none), so the deadline only schedules yields.
+        store.limiter(|s| &mut s.governor);
+        // Every tick a running guest yields to the executor (so a busy guest
+        // never starves other requests on its worker thread) and is charged
+        // one tick of CPU time; past its budget the call fails.
         store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(|_| Ok(wasmtime::UpdateDeadline::Yield(1)));
+        store.epoch_deadline_callback(|mut ctx| match ctx.data_mut().governor.tick() {
+            Ok(()) => Ok(wasmtime::UpdateDeadline::Yield(1)),
+            Err(exceeded) => Err(wasmtime::Error::new(exceeded)),
+        });
         Ok(store)
     }
 }

@@ -16,6 +16,7 @@ mod cache;
 mod componentize;
 mod extensions;
 mod host;
+mod limits;
 mod output;
 mod stubs;
 
@@ -32,6 +33,7 @@ pub use extensions::{
     AppCapabilities, Capability, Extensions, Granted, PrepareGranted, PrepareInstance,
 };
 pub use host::{HostState, HttpHooks, InstanceConfig};
+pub use limits::{AppLimits, ComponentLimits, CpuTimeExceeded, InstanceLimits, RequestWatch};
 pub use output::{GuestOutput, OutputEcho};
 pub use output::{OutputHub, StreamKind};
 pub use stubs::StubbedImports;

@@ -201,17 +201,19 @@ impl GuestOutput {
         }
     }
 
-    pub(crate) fn stdout(&self) -> GuestStream {
+    pub(crate) fn stdout(&self, budget: &Arc<OutputBudget>) -> GuestStream {
         GuestStream {
             output: self.clone(),
             stream: StreamKind::Stdout,
+            budget: budget.clone(),
         }
     }
 
-    pub(crate) fn stderr(&self) -> GuestStream {
+    pub(crate) fn stderr(&self, budget: &Arc<OutputBudget>) -> GuestStream {
         GuestStream {
             output: self.clone(),
             stream: StreamKind::Stderr,
+            budget: budget.clone(),
         }
     }
 
@@ -230,11 +232,73 @@ impl GuestOutput {
     }
 }
 
+/// How much more output one instance may write in the current request.
+pub(crate) struct OutputBudget {
+    component: Arc<str>,
+    limit: u64,
+    remaining: AtomicU64,
+    warned: std::sync::atomic::AtomicBool,
+}
+
+impl OutputBudget {
+    pub(crate) fn new(component: Arc<str>, limit: u64) -> Arc<Self> {
+        Arc::new(OutputBudget {
+            component,
+            limit,
+            remaining: AtomicU64::new(limit),
+            warned: std::sync::atomic::AtomicBool::new(false),
+        })
+    }
+
+    /// A new request: the full budget again.
+    pub(crate) fn refill(&self) {
+        self.remaining.store(self.limit, Ordering::Relaxed);
+        self.warned.store(false, Ordering::Relaxed);
+    }
+
+    /// How many of `len` bytes may be written.
+    fn take(&self, len: u64) -> u64 {
+        let mut granted = 0;
+        let _ = self
+            .remaining
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
+                granted = left.min(len);
+                Some(left - granted)
+            });
+        if granted < len && !self.warned.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                component = %self.component,
+                "component `{}` wrote more than {} bytes of output in one request (`max_output`); the rest is dropped",
+                self.component,
+                self.limit
+            );
+        }
+        granted
+    }
+}
+
 /// A guest's stdout or stderr.
 #[derive(Clone)]
 pub(crate) struct GuestStream {
     output: GuestOutput,
     stream: StreamKind,
+    budget: Arc<OutputBudget>,
+}
+
+impl GuestStream {
+    fn write_bounded(&self, mut bytes: Bytes) {
+        let len = bytes.len() as u64;
+        let granted = self.budget.take(len);
+        if granted < len {
+            self.output
+                .dropped
+                .fetch_add(len - granted, Ordering::Relaxed);
+            bytes.truncate(usize::try_from(granted).unwrap_or(0));
+        }
+        if !bytes.is_empty() {
+            self.output.send(self.stream, bytes);
+        }
+    }
 }
 
 impl IsTerminal for GuestStream {
@@ -260,7 +324,7 @@ impl Pollable for GuestStream {
 
 impl OutputStream for GuestStream {
     fn write(&mut self, bytes: Bytes) -> StreamResult<()> {
-        self.output.send(self.stream, bytes);
+        self.write_bounded(bytes);
         Ok(())
     }
 
@@ -279,7 +343,7 @@ impl tokio::io::AsyncWrite for GuestStream {
         _cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        self.output.send(self.stream, Bytes::copy_from_slice(buf));
+        self.write_bounded(Bytes::copy_from_slice(buf));
         Poll::Ready(Ok(buf.len()))
     }
 

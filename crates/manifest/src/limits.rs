@@ -102,7 +102,11 @@ pub fn parse_size(text: &str) -> std::result::Result<u64, String> {
         "kib" => 1 << 10,
         "mib" => 1 << 20,
         "gib" => 1 << 30,
-        other => return Err(format!("`{other}` is not a size unit (use B, KiB, MiB, GiB, KB, MB or GB)")),
+        other => {
+            return Err(format!(
+                "`{other}` is not a size unit (use B, KiB, MiB, GiB, KB, MB or GB)"
+            ));
+        }
     };
     number
         .checked_mul(multiplier)
@@ -132,7 +136,10 @@ pub fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
 }
 
 /// A positive duration from a string or an integer of seconds.
-pub(crate) fn duration(table: &mut TableReader<'_, '_>, key: &'static str) -> Result<Option<Duration>> {
+pub(crate) fn duration(
+    table: &mut TableReader<'_, '_>,
+    key: &'static str,
+) -> Result<Option<Duration>> {
     let Some(value) = table.get(key) else {
         return Ok(None);
     };
@@ -141,7 +148,11 @@ pub(crate) fn duration(table: &mut TableReader<'_, '_>, key: &'static str) -> Re
         DeValue::String(s) => s.to_string(),
         other => {
             return Err(table
-                .error(value.span(), key, format!("expected a duration, found {}", type_name(other)))
+                .error(
+                    value.span(),
+                    key,
+                    format!("expected a duration, found {}", type_name(other)),
+                )
                 .with_help(format!("write e.g. `{key} = \"10s\"` or `\"500ms\"`")));
         }
     };
@@ -176,9 +187,9 @@ fn size(table: &mut TableReader<'_, '_>, key: &'static str) -> Result<Option<u64
             .error(value.span(), key, "must be larger than zero")
             .with_help("omit it to use the default")),
         Ok(n) => Ok(Some(n)),
-        Err(e) => Err(table
-            .error(value.span(), key, e)
-            .with_help(format!("write e.g. `{key} = \"128MiB\"` or a number of bytes"))),
+        Err(e) => Err(table.error(value.span(), key, e).with_help(format!(
+            "write e.g. `{key} = \"128MiB\"` or a number of bytes"
+        ))),
     }
 }
 
@@ -190,7 +201,11 @@ fn number(table: &mut TableReader<'_, '_>, key: &'static str, min: u64) -> Resul
     match u64::try_from(*n.get_ref()) {
         Ok(v) if v >= min => Ok(Some(v)),
         _ => Err(table
-            .error(n.span(), key, format!("must be a whole number of at least {min}"))
+            .error(
+                n.span(),
+                key,
+                format!("must be a whole number of at least {min}"),
+            )
             .with_help(format!("write e.g. `{key} = 100`"))),
     }
 }

@@ -386,5 +386,8 @@ max_instance_memory = "1GiB"
     let component = &limits.components["slow-report"];
     assert_eq!(component.request_timeout, Some(Duration::from_secs(300)));
     assert_eq!(component.max_instance_memory, Some(1 << 30));
-    assert_eq!(component.or(&limits.app).cpu_timeout, Some(Duration::from_secs(5)));
+    assert_eq!(
+        component.or(&limits.app).cpu_timeout,
+        Some(Duration::from_secs(5))
+    );
 }

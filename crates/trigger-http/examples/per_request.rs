@@ -29,7 +29,7 @@ async fn main() -> anyhow::Result<()> {
         env: Vec::new(),
         root_dir: None,
         output: GuestOutput::discard(),
-        max_memory_bytes: 1 << 30,
+        limits: gyre_engine::InstanceLimits::DEFAULT,
         capabilities: Vec::new(),
     };
 
@@ -58,6 +58,7 @@ async fn main() -> anyhow::Result<()> {
         loaded.component.clone(),
         loaded.pre.clone(),
         config,
+        gyre_engine::ComponentLimits::DEFAULT,
         &gyre_app::manifest::HttpExecutor::Http,
     )?;
     let started = Instant::now();

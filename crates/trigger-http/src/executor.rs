@@ -21,7 +21,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Result, anyhow, bail};
 use bytes::Bytes;
 use gyre_app::manifest::HttpExecutor;
-use gyre_engine::{GyreEngine, HostState, InstanceConfig};
+use gyre_engine::{
+    ComponentLimits, CpuTimeExceeded, GyreEngine, HostState, InstanceConfig, RequestWatch,
+};
 use http_body_util::{BodyExt as _, Full};
 use wasmtime::component::{Component, GuestTaskId, InstancePre};
 use wasmtime::{Store, StoreContextMut};
@@ -82,6 +84,50 @@ pub struct ComponentExecutor {
     handler: Handler,
     engine: Arc<GyreEngine>,
     config: InstanceConfig,
+    limits: ComponentLimits,
+}
+
+/// The error a request ends with when its wall-clock deadline passed
+/// while the guest was still working on the response head.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestTimedOut {
+    /// The deadline it missed.
+    pub limit: Duration,
+}
+
+impl std::fmt::Display for RequestTimedOut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the component did not answer within {:?} (`request_timeout`)",
+            self.limit
+        )
+    }
+}
+
+impl std::error::Error for RequestTimedOut {}
+
+/// Registers a new request with `store`, so the request learns if the
+/// store stops the guest for using up its CPU time.
+fn watch(store: &mut Store<HostState>) -> Arc<RequestWatch> {
+    let watch = RequestWatch::new();
+    store.data_mut().watch_request(&watch);
+    watch
+}
+
+/// `error`, or the CPU deadline when that is what stopped the guest.
+pub(crate) fn explain(
+    error: anyhow::Error,
+    watch: &RequestWatch,
+    limits: &ComponentLimits,
+) -> anyhow::Error {
+    if watch.cpu_exceeded() {
+        anyhow::Error::new(CpuTimeExceeded {
+            limit: limits.instance.cpu_timeout.unwrap_or(Duration::MAX),
+        })
+    } else {
+        error
+    }
 }
 
 /// The handler kinds a component's exports name.
@@ -126,6 +172,7 @@ impl ComponentExecutor {
         component: Component,
         pre: InstancePre<HostState>,
         config: InstanceConfig,
+        limits: ComponentLimits,
         executor: &HttpExecutor,
     ) -> Result<Self> {
         let exports: Vec<String> = component
@@ -167,6 +214,7 @@ impl ComponentExecutor {
                             ProxyPre::P3(pre),
                             &config,
                             ReusePolicy::P3_DEFAULT,
+                            limits.request_timeout,
                         )))
                     }
                     ["spin-inbound-http"] => {
@@ -184,6 +232,7 @@ impl ComponentExecutor {
             handler,
             engine,
             config,
+            limits,
         })
     }
 
@@ -200,6 +249,11 @@ impl ComponentExecutor {
     /// The component id.
     pub fn id(&self) -> &str {
         &self.id
+    }
+
+    /// The component's limits.
+    pub fn limits(&self) -> &ComponentLimits {
+        &self.limits
     }
 
     #[doc(hidden)]
@@ -220,15 +274,21 @@ impl ComponentExecutor {
         match &self.handler {
             Handler::WasiHttpP2(pre) => self.handle_p2(pre, request).await,
             Handler::WasiHttpP3(handler) => {
-                let response = handler
-                    .handle((), request)
-                    .await
-                    .map_err(anyhow::Error::from)?;
+                let watch = RequestWatch::new();
+                let response = match handler.handle(watch.clone(), request).await {
+                    Ok(response) => response,
+                    Err(e) if e.is::<wasmtime_wasi_http::handler::ExpirationError>() => {
+                        return Err(anyhow::Error::new(RequestTimedOut {
+                            limit: self.limits.request_timeout.unwrap_or(Duration::MAX),
+                        }));
+                    }
+                    Err(e) => return Err(explain(anyhow::Error::from(e), &watch, &self.limits)),
+                };
                 Ok(response.map(|b| b.map_err(|e| Box::new(e) as BoxError).boxed_unsync()))
             }
             Handler::SpinInbound(pre) => self.handle_spin(pre, request).await,
             Handler::Wagi(wagi) => {
-                wagi.handle(&self.engine, &self.config, request, wagi_ctx)
+                wagi.handle(&self.engine, &self.config, &self.limits, request, wagi_ctx)
                     .await
             }
         }
@@ -248,6 +308,7 @@ impl ComponentExecutor {
         use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 
         let mut store = self.new_store()?;
+        let watch = watch(&mut store);
         let proxy = pre
             .instantiate_async(&mut store)
             .await
@@ -260,12 +321,14 @@ impl ComponentExecutor {
         let outparam = http
             .new_response_outparam(tx)
             .map_err(anyhow::Error::from)?;
+        let limits = self.limits;
+        let guest_watch = watch.clone();
         let guest: GuestCall = Box::pin(crate::wake::AbsorbSelfWakes::new(async move {
             proxy
                 .wasi_http_incoming_handler()
                 .call_handle(&mut store, guest_request, outparam)
                 .await
-                .map_err(anyhow::Error::from)
+                .map_err(|e| explain(anyhow::Error::from(e), &guest_watch, &limits))
         }));
         match select(guest, rx).await {
             Either::Right((Ok(Ok(response)), guest)) => {
@@ -343,6 +406,7 @@ impl ComponentExecutor {
             body: Some(body.to_vec()),
         };
         let mut store = self.new_store()?;
+        let watch = watch(&mut store);
         let instance = pre
             .instantiate_async(&mut store)
             .await
@@ -351,7 +415,7 @@ impl ComponentExecutor {
             .fermyon_spin_inbound_http()
             .call_handle_request(&mut store, &guest_request)
             .await
-            .map_err(anyhow::Error::from)?;
+            .map_err(|e| explain(anyhow::Error::from(e), &watch, &self.limits))?;
         if !(100..=600).contains(&response.status) {
             bail!(
                 "the component answered with status {}, which is not an HTTP status",
@@ -427,6 +491,7 @@ pub(crate) struct ComponentState {
     pre: ProxyPre<HostState>,
     config: InstanceConfig,
     reuse: ReusePolicy,
+    request_timeout: Option<Duration>,
 }
 
 impl ComponentState {
@@ -436,6 +501,7 @@ impl ComponentState {
         pre: ProxyPre<HostState>,
         config: &InstanceConfig,
         reuse: ReusePolicy,
+        request_timeout: Option<Duration>,
     ) -> Self {
         ComponentState {
             engine: engine.wasmtime().clone(),
@@ -443,6 +509,7 @@ impl ComponentState {
             pre,
             config: config.clone(),
             reuse,
+            request_timeout,
         }
     }
 }
@@ -464,19 +531,30 @@ impl HandlerState for ComponentState {
             view: wasmtime_wasi_http::WasiHttpView::http,
             expiration: IdleExpiration {
                 idle_timeout: self.reuse.idle_timeout,
+                busy_timeout: self.request_timeout.map(|t| t + BUSY_MARGIN),
                 sleep: Box::pin(tokio::time::sleep(Duration::MAX)),
             },
             state: Worker {
                 id: self.id.clone(),
                 reuse: self.reuse,
+                request_timeout: self.request_timeout,
             },
         })
     }
 }
 
-/// Ends an idle instance after the reuse policy's idle timeout.
+/// How much longer than the request deadline an instance may stay busy
+/// before it is torn down: the deadline itself is enforced per request
+/// inside the instance's event loop; this is the second line of defence
+/// for a guest that keeps that loop from running (wasi-http's
+/// `WorkerState::on_request_start` explains why it is needed).
+const BUSY_MARGIN: Duration = Duration::from_secs(1);
+
+/// Ends an idle instance after the reuse policy's idle timeout, and a busy
+/// one that outlived the request deadline.
 pub(crate) struct IdleExpiration {
     idle_timeout: Duration,
+    busy_timeout: Option<Duration>,
     sleep: Pin<Box<tokio::time::Sleep>>,
 }
 
@@ -488,21 +566,18 @@ impl WorkerExpiration for IdleExpiration {
         start: Instant,
     ) -> Poll<()> {
         let this = self.get_mut();
-        match status {
-            WorkerStatus::Idle => {
-                let Some(deadline) = start.checked_add(this.idle_timeout) else {
-                    return Poll::Pending;
-                };
-                let deadline = tokio::time::Instant::from_std(deadline);
-                if this.sleep.deadline() != deadline {
-                    this.sleep.as_mut().reset(deadline);
-                }
-                this.sleep.as_mut().poll(cx)
-            }
-            // No request deadline by default (as Spin); requests end when the
-            // guest answers or fails.
-            WorkerStatus::Requests | WorkerStatus::PostReturn => Poll::Pending,
+        let timeout = match status {
+            WorkerStatus::Idle => Some(this.idle_timeout),
+            WorkerStatus::Requests | WorkerStatus::PostReturn => this.busy_timeout,
+        };
+        let Some(deadline) = timeout.and_then(|t| start.checked_add(t)) else {
+            return Poll::Pending;
+        };
+        let deadline = tokio::time::Instant::from_std(deadline);
+        if this.sleep.deadline() != deadline {
+            this.sleep.as_mut().reset(deadline);
         }
+        this.sleep.as_mut().poll(cx)
     }
 }
 
@@ -510,11 +585,12 @@ impl WorkerExpiration for IdleExpiration {
 pub(crate) struct Worker {
     id: Arc<str>,
     reuse: ReusePolicy,
+    request_timeout: Option<Duration>,
 }
 
 impl WorkerState for Worker {
     type StoreData = HostState;
-    type RequestData = ();
+    type RequestData = Arc<RequestWatch>;
 
     fn should_accept_request(&self, concurrent: usize, total: usize) -> ShouldAccept {
         if total >= self.reuse.max_reuse {
@@ -528,16 +604,24 @@ impl WorkerState for Worker {
 
     fn on_request_start(
         &self,
-        _store: StoreContextMut<'_, HostState>,
-        _data: (),
+        mut store: StoreContextMut<'_, HostState>,
+        watch: Arc<RequestWatch>,
         _task: GuestTaskId,
     ) -> Pin<Box<dyn Future<Output = ()> + Send + Sync>> {
-        Box::pin(std::future::pending())
+        store.data_mut().watch_request(&watch);
+        match self.request_timeout {
+            Some(timeout) => Box::pin(tokio::time::sleep(timeout)),
+            None => Box::pin(std::future::pending()),
+        }
     }
 
     fn drop(&self, store: Store<HostState>, result: wasmtime::Result<()>) {
         if let Err(e) = result {
-            tracing::error!(component = %self.id, "component instance failed: {e:?}");
+            if e.is::<CpuTimeExceeded>() {
+                // Already logged by the store when it stopped the guest.
+            } else {
+                tracing::error!(component = %self.id, "component instance failed: {e:?}");
+            }
         }
         drop(store);
     }

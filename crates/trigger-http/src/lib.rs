@@ -9,6 +9,7 @@
 mod chain;
 pub mod executor;
 pub mod headers;
+mod limits;
 pub mod routes;
 mod server;
 pub mod wagi;
@@ -23,10 +24,10 @@ use anyhow::{Context as _, Result, bail};
 use gyre_app::App;
 use gyre_app::manifest::{HttpExecutor, HttpRoute, StaticResponse};
 use gyre_engine::{
-    AppCapabilities, CacheOutcome, GyreEngine, InstanceConfig, OutputHub, StubbedImports,
+    AppCapabilities, AppLimits, CacheOutcome, GyreEngine, InstanceConfig, OutputHub, StubbedImports,
 };
 
-pub use server::{BoundServer, BoxError, ResponseBody, ServeOptions};
+pub use server::{BoundServer, BoxError, ResponseBody, ServeOptions, ServerLimits};
 
 /// Options for loading the HTTP trigger.
 pub struct HttpLoadOptions<'a> {
@@ -36,8 +37,8 @@ pub struct HttpLoadOptions<'a> {
     pub log_dir: Option<PathBuf>,
     /// Truncate log files at start instead of appending.
     pub truncate_logs: bool,
-    /// Largest linear memory of one instance.
-    pub max_memory_bytes: usize,
+    /// Deadlines, memory and body limits, per component.
+    pub limits: &'a AppLimits,
     /// Host capabilities prepared for each component.
     pub capabilities: &'a AppCapabilities,
 }
@@ -131,7 +132,7 @@ impl HttpTrigger {
                                     options.log_dir.as_deref(),
                                     options.truncate_logs,
                                 )?,
-                                max_memory_bytes: options.max_memory_bytes,
+                                limits: options.limits.for_component(id).instance,
                                 capabilities: options.capabilities.for_component(id),
                             };
                             let started = std::time::Instant::now();
@@ -148,6 +149,7 @@ impl HttpTrigger {
                                 loaded.component.clone(),
                                 loaded.pre,
                                 config,
+                                options.limits.for_component(id),
                                 &http.executor,
                             )?;
                             reports.push(ComponentReport {

@@ -5,6 +5,15 @@
 //! guest become an empty 500 and a log line naming the component; the server
 //! carries on. Shutdown stops accepting, then lets connections in flight
 //! finish within a grace period.
+//!
+//! Everything a client or a guest could use to exhaust the host is bounded
+//! here ([`ServerLimits`], and [`gyre_engine::ComponentLimits`] per
+//! component): connections, header count and size, URI length, the time to
+//! send headers (slowloris), HTTP/2 streams, request body size, requests
+//! running at once — more wait in a bounded queue, then get 503 with
+//! `Retry-After` — and each request's wall-clock deadline, after which the
+//! guest is dropped (its instance torn down) and the client gets 504, or,
+//! when the response has started, a body cut short.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -31,18 +40,115 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub type ResponseBody = UnsyncBoxBody<Bytes, BoxError>;
 
 /// Serving options.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct ServeOptions {
     /// How long in-flight requests may take to finish after shutdown starts.
     pub shutdown_grace: Duration,
+    /// Listener and admission limits.
+    pub limits: ServerLimits,
 }
 
-impl Default for ServeOptions {
+/// Limits of the listener and of admission.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerLimits {
+    /// Requests run at once; more wait in the queue.
+    pub max_concurrent_requests: usize,
+    /// Requests that may wait for a slot; more get 503 at once.
+    pub max_queued_requests: usize,
+    /// How long a request may wait for a slot before it gets 503.
+    pub queue_timeout: Duration,
+    /// Open client connections; more wait in the kernel's accept queue.
+    pub max_connections: usize,
+    /// Request headers per request (HTTP/1: more → 431).
+    pub max_header_count: usize,
+    /// Bytes of request line plus headers (more → 431).
+    pub max_header_bytes: usize,
+    /// Bytes of the request target (more → 414).
+    pub max_uri_length: usize,
+    /// Time a client has to send a request's headers, and the longest an
+    /// HTTP/1 connection may sit idle between requests.
+    pub header_read_timeout: Duration,
+    /// Concurrent HTTP/2 streams per connection.
+    pub max_h2_streams: u32,
+}
+
+impl ServerLimits {
+    /// Gyre's defaults.
+    pub const DEFAULT: ServerLimits = ServerLimits {
+        max_concurrent_requests: 1000,
+        max_queued_requests: 1000,
+        queue_timeout: Duration::from_secs(10),
+        max_connections: 10_000,
+        max_header_count: 100,
+        max_header_bytes: 64 << 10,
+        max_uri_length: 8 << 10,
+        header_read_timeout: Duration::from_secs(10),
+        max_h2_streams: 100,
+    };
+}
+
+impl Default for ServerLimits {
     fn default() -> Self {
-        ServeOptions {
-            shutdown_grace: Duration::from_secs(10),
+        ServerLimits::DEFAULT
+    }
+}
+
+/// hyper's own HTTP/1 header count limit.
+const HYPER_MAX_HEADERS: usize = 100;
+
+/// The admission queue: at most `max_concurrent_requests` run, at most
+/// `max_queued_requests` wait, each for at most `queue_timeout`.
+struct Admission {
+    running: Arc<tokio::sync::Semaphore>,
+    queued: std::sync::atomic::AtomicUsize,
+    limits: ServerLimits,
+}
+
+/// Why a request was not admitted.
+enum Refused {
+    QueueFull,
+    QueueTimeout,
+}
+
+impl Admission {
+    fn new(limits: ServerLimits) -> Self {
+        Admission {
+            running: Arc::new(tokio::sync::Semaphore::new(limits.max_concurrent_requests)),
+            queued: std::sync::atomic::AtomicUsize::new(0),
+            limits,
         }
     }
+
+    async fn admit(&self) -> Result<tokio::sync::OwnedSemaphorePermit, Refused> {
+        if let Ok(permit) = self.running.clone().try_acquire_owned() {
+            return Ok(permit);
+        }
+        let waiting = self.queued.fetch_add(1, Ordering::AcqRel);
+        let _leave = scopeguard(&self.queued);
+        if waiting >= self.limits.max_queued_requests {
+            return Err(Refused::QueueFull);
+        }
+        match tokio::time::timeout(
+            self.limits.queue_timeout,
+            self.running.clone().acquire_owned(),
+        )
+        .await
+        {
+            Ok(Ok(permit)) => Ok(permit),
+            Ok(Err(_)) | Err(_) => Err(Refused::QueueTimeout),
+        }
+    }
+}
+
+/// Decrements a counter when dropped.
+fn scopeguard(counter: &std::sync::atomic::AtomicUsize) -> impl Drop + '_ {
+    struct Leave<'a>(&'a std::sync::atomic::AtomicUsize);
+    impl Drop for Leave<'_> {
+        fn drop(&mut self) {
+            self.0.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+    Leave(counter)
 }
 
 /// A trigger bound to its listening socket.
@@ -82,10 +188,43 @@ impl BoundServer {
 
     /// Serves until `shutdown` completes, then drains.
     pub async fn serve(self, shutdown: impl Future<Output = ()>) -> Result<()> {
+        let limits = self.options.limits;
         let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-        let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+        let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+        let mut http1 = builder.http1();
+        http1
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(limits.header_read_timeout)
+            // The read buffer bounds the request head: a longer one is 431.
+            .max_buf_size(limits.max_header_bytes.max(8192));
+        if limits.max_header_count != HYPER_MAX_HEADERS {
+            // Any other count makes hyper allocate the header array on the
+            // heap for every request, so the default is left to hyper.
+            http1.max_headers(limits.max_header_count);
+        }
+        builder
+            .http2()
+            .timer(hyper_util::rt::TokioTimer::new())
+            .max_concurrent_streams(limits.max_h2_streams)
+            .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
+            .keep_alive_interval(Some(Duration::from_secs(30)))
+            .keep_alive_timeout(Duration::from_secs(10));
+        let connections = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+        let shared = Arc::new(Shared {
+            trigger: self.trigger.clone(),
+            admission: Admission::new(limits),
+            limits,
+            local_addr: self.local_addr,
+        });
         let mut shutdown = std::pin::pin!(shutdown);
         loop {
+            let slot = tokio::select! {
+                () = &mut shutdown => break,
+                slot = connections.clone().acquire_owned() => match slot {
+                    Ok(slot) => slot,
+                    Err(_) => break,
+                },
+            };
             let (stream, client_addr) = tokio::select! {
                 () = &mut shutdown => break,
                 accepted = self.listener.accept() => match accepted {
@@ -98,11 +237,10 @@ impl BoundServer {
                 },
             };
             let _ = stream.set_nodelay(true);
-            let trigger = self.trigger.clone();
-            let local_addr = self.local_addr;
+            let shared = shared.clone();
             let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-                let trigger = trigger.clone();
-                async move { Ok::<_, Infallible>(handle(&trigger, req, client_addr, local_addr).await) }
+                let shared = shared.clone();
+                async move { Ok::<_, Infallible>(handle(&shared, req, client_addr).await) }
             });
             let conn = builder
                 .serve_connection(TokioIo::new(stream), service)
@@ -112,6 +250,7 @@ impl BoundServer {
                 if let Err(e) = conn.await {
                     tracing::debug!("connection from {client_addr} ended: {e}");
                 }
+                drop(slot);
             });
         }
         drop(self.listener);
@@ -152,12 +291,38 @@ fn text_response(
 
 static NO_ROUTE_HINT: AtomicBool = AtomicBool::new(false);
 
+/// What every connection's requests share.
+struct Shared {
+    trigger: Arc<HttpTrigger>,
+    admission: Admission,
+    limits: ServerLimits,
+    local_addr: SocketAddr,
+}
+
+fn service_unavailable() -> Response<ResponseBody> {
+    let mut response = empty_response(StatusCode::SERVICE_UNAVAILABLE);
+    response.headers_mut().insert(
+        http::header::RETRY_AFTER,
+        http::HeaderValue::from_static("1"),
+    );
+    response
+}
+
 async fn handle(
-    trigger: &HttpTrigger,
+    shared: &Shared,
     req: Request<Incoming>,
     client_addr: SocketAddr,
-    local_addr: SocketAddr,
 ) -> Response<ResponseBody> {
+    let trigger = &*shared.trigger;
+    let local_addr = shared.local_addr;
+    let target_len = req.uri().path_and_query().map_or(0, |p| p.as_str().len());
+    if target_len > shared.limits.max_uri_length {
+        tracing::debug!(
+            "request target of {target_len} bytes from {client_addr} refused (`max_uri_length` is {})",
+            shared.limits.max_uri_length
+        );
+        return empty_response(StatusCode::URI_TOO_LONG);
+    }
     let path = req.uri().path().to_string();
     if let Some(rest) = path.strip_prefix("/.well-known/spin/") {
         return match rest {
@@ -214,15 +379,107 @@ async fn handle(
         path_info: route.path_info.clone(),
         params: route.params.clone(),
     };
-    let body = body.map_err(wasmtime_wasi_http::Error::from).boxed_unsync();
-    let request = Request::from_parts(parts, body);
-    match executor.handle(request, &wagi_ctx).await {
-        Ok(response) => response,
-        Err(e) => {
-            tracing::error!(component = %executor.id(), "request {path} failed: {e:#}");
-            empty_response(StatusCode::INTERNAL_SERVER_ERROR)
-        }
+    let limits = *executor.limits();
+    if let Some(max) = limits.max_request_body
+        && let Some(length) = parts
+            .headers
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+        && length > max
+    {
+        tracing::info!(
+            component = %executor.id(),
+            "request {path} refused: a body of {length} bytes is over `max_request_body` ({max} bytes)"
+        );
+        return empty_response(StatusCode::PAYLOAD_TOO_LARGE);
     }
+    let body = crate::limits::LimitedBody::new(body, limits.max_request_body)
+        .map_err(wasmtime_wasi_http::Error::from)
+        .boxed_unsync();
+    let request = Request::from_parts(parts, body);
+
+    let permit = match shared.admission.admit().await {
+        Ok(permit) => permit,
+        Err(refused) => {
+            let why = match refused {
+                Refused::QueueFull => format!(
+                    "{} requests already wait (`max_queued_requests`)",
+                    shared.limits.max_queued_requests
+                ),
+                Refused::QueueTimeout => format!(
+                    "no slot freed within {:?} (`queue_timeout`)",
+                    shared.limits.queue_timeout
+                ),
+            };
+            tracing::warn!(
+                component = %executor.id(),
+                "request {path} refused with 503: {} requests are running (`max_concurrent_requests`) and {why}",
+                shared.limits.max_concurrent_requests
+            );
+            return service_unavailable();
+        }
+    };
+    let deadline = limits
+        .request_timeout
+        .and_then(|t| tokio::time::Instant::now().checked_add(t));
+    let handled = match deadline {
+        Some(deadline) => {
+            match tokio::time::timeout_at(deadline, executor.handle(request, &wagi_ctx)).await {
+                Ok(result) => result,
+                Err(_) => Err(anyhow::Error::new(crate::executor::RequestTimedOut {
+                    limit: limits.request_timeout.unwrap_or_default(),
+                })),
+            }
+        }
+        None => executor.handle(request, &wagi_ctx).await,
+    };
+    match handled {
+        Ok(response) => {
+            let (parts, body) = response.into_parts();
+            let body = crate::limits::GovernedBody::new(
+                body,
+                permit,
+                deadline,
+                limits.request_timeout,
+                executor.id(),
+            );
+            Response::from_parts(parts, body.boxed_unsync())
+        }
+        Err(e) => failure_response(executor.id(), &path, &e),
+    }
+}
+
+/// The response for a request whose guest failed: 504 past a deadline,
+/// 503 when no instance could be allocated, 500 otherwise.
+fn failure_response(component: &str, path: &str, e: &anyhow::Error) -> Response<ResponseBody> {
+    if let Some(timeout) = e.downcast_ref::<crate::executor::RequestTimedOut>() {
+        tracing::warn!(
+            component = %component,
+            "request {path} stopped after {:?} (`request_timeout`): component `{component}` had not answered; its instance is torn down",
+            timeout.limit
+        );
+        return empty_response(StatusCode::GATEWAY_TIMEOUT);
+    }
+    if let Some(cpu) = e.downcast_ref::<gyre_engine::CpuTimeExceeded>() {
+        tracing::warn!(
+            component = %component,
+            "request {path} stopped: component `{component}` used more than {:?} of CPU time (`cpu_timeout`)",
+            cpu.limit
+        );
+        return empty_response(StatusCode::GATEWAY_TIMEOUT);
+    }
+    if e.chain()
+        .any(|cause| cause.is::<wasmtime::PoolConcurrencyLimitError>())
+    {
+        tracing::warn!(
+            component = %component,
+            "request {path} refused with 503: every instance slot is in use ({e:#})"
+        );
+        return service_unavailable();
+    }
+    tracing::error!(component = %component, "request {path} failed: {e:#}");
+    empty_response(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
 fn static_response(resp: &gyre_app::manifest::StaticResponse) -> Response<ResponseBody> {

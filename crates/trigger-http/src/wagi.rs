@@ -43,6 +43,7 @@ impl WagiExecutor {
         &self,
         engine: &GyreEngine,
         config: &InstanceConfig,
+        limits: &gyre_engine::ComponentLimits,
         request: http::Request<WasiBody>,
         ctx: &WagiContext,
     ) -> Result<http::Response<ResponseBody>> {
@@ -68,6 +69,8 @@ impl WagiExecutor {
             b.stdin(MemoryInputPipe::new(body));
             b.stdout(stdout);
         })?;
+        let watch = gyre_engine::RequestWatch::new();
+        store.data_mut().watch_request(&watch);
         let command = self
             .pre
             .instantiate_async(&mut store)
@@ -82,7 +85,13 @@ impl WagiExecutor {
                 Some(exit) => {
                     return Err(anyhow!("the WAGI command exited with status {}", exit.0));
                 }
-                None => return Err(anyhow::Error::from(e)),
+                None => {
+                    return Err(crate::executor::explain(
+                        anyhow::Error::from(e),
+                        &watch,
+                        limits,
+                    ));
+                }
             },
         }
         drop(store);

@@ -24,7 +24,8 @@ use anyhow::{Context as _, Result, bail};
 use futures::StreamExt as _;
 use gyre_app::App;
 use gyre_engine::{
-    AppCapabilities, GyreEngine, HostState, InstanceConfig, OutputHub, StubbedImports,
+    AppCapabilities, AppLimits, GyreEngine, HostState, InstanceConfig, OutputHub, RequestWatch,
+    StubbedImports,
 };
 use gyre_variables::Resolver;
 use wasmtime::component::InstancePre;
@@ -62,8 +63,8 @@ pub struct RedisLoadOptions<'a> {
     pub log_dir: Option<std::path::PathBuf>,
     /// Truncate log files at start instead of appending.
     pub truncate_logs: bool,
-    /// Largest linear memory of one instance.
-    pub max_memory_bytes: usize,
+    /// Deadlines and memory limits, per component.
+    pub limits: &'a AppLimits,
     /// Host capabilities prepared for each component.
     pub capabilities: &'a AppCapabilities,
     /// Expands `{{ variable }}` in addresses and channels (once, at load).
@@ -93,17 +94,43 @@ struct Handler {
     export: Export,
     config: InstanceConfig,
     filter: MessageFilter,
+    timeout: Option<Duration>,
 }
 
 impl Handler {
     async fn handle(&self, channel: &str, payload: Vec<u8>) {
-        if let Err(e) = self.run(payload).await {
-            tracing::error!(component = %self.id, channel, "message handler failed: {e:#}");
+        let watch = RequestWatch::new();
+        let run = self.run(payload, &watch);
+        let result = match self.timeout {
+            Some(timeout) => match tokio::time::timeout(timeout, run).await {
+                Ok(result) => result,
+                Err(_) => {
+                    tracing::warn!(
+                        component = %self.id,
+                        channel,
+                        "message handler stopped after {timeout:?} (`request_timeout`); its instance is torn down"
+                    );
+                    return;
+                }
+            },
+            None => run.await,
+        };
+        if let Err(e) = result {
+            if watch.cpu_exceeded() {
+                tracing::warn!(
+                    component = %self.id,
+                    channel,
+                    "message handler stopped: it used more than its CPU time (`cpu_timeout`)"
+                );
+            } else {
+                tracing::error!(component = %self.id, channel, "message handler failed: {e:#}");
+            }
         }
     }
 
-    async fn run(&self, payload: Vec<u8>) -> Result<()> {
+    async fn run(&self, payload: Vec<u8>, watch: &Arc<RequestWatch>) -> Result<()> {
         let mut store = self.config.new_store(self.engine.wasmtime(), |_| {})?;
+        store.data_mut().watch_request(watch);
         match &self.export {
             Export::V1(pre) => {
                 let instance = pre.instantiate_async(&mut store).await?;
@@ -217,7 +244,7 @@ impl RedisTrigger {
                             options.log_dir.as_deref(),
                             options.truncate_logs,
                         )?,
-                        max_memory_bytes: options.max_memory_bytes,
+                        limits: options.limits.for_component(&id).instance,
                         capabilities: options.capabilities.for_component(&id),
                     };
                     let entry = (Arc::new(export), config);
@@ -234,6 +261,7 @@ impl RedisTrigger {
                 },
                 config,
                 filter: MessageFilter::new(redis.filter.clone()),
+                timeout: options.limits.for_component(&id).request_timeout,
             });
             let subscription = match subscriptions.iter_mut().find(|s| s.address == address) {
                 Some(s) => s,

@@ -1,0 +1,160 @@
+//! Bodies that enforce limits while they stream.
+//!
+//! [`LimitedBody`] ends a request body with `HTTP-request-body-size` once a
+//! client sends more than the component's `max_request_body` (a
+//! `Content-Length` over it is refused with 413 before the guest runs).
+//! [`GovernedBody`] wraps every guest response: it holds the request's
+//! admission slot until the body is done — the guest may still be running
+//! while it writes the body — and cuts the body short at the request's
+//! wall-clock deadline, dropping the guest with it.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use http_body_util::BodyExt as _;
+use tokio::sync::OwnedSemaphorePermit;
+
+use crate::server::{BoxError, ResponseBody};
+
+/// A request body that fails once more than `max` bytes arrived.
+pub(crate) struct LimitedBody<B> {
+    inner: B,
+    remaining: Option<u64>,
+    max: u64,
+}
+
+impl<B> LimitedBody<B> {
+    pub(crate) fn new(inner: B, max: Option<u64>) -> Self {
+        LimitedBody {
+            inner,
+            remaining: max,
+            max: max.unwrap_or(u64::MAX),
+        }
+    }
+}
+
+impl<B> Body for LimitedBody<B>
+where
+    B: Body<Data = Bytes> + Unpin,
+    wasmtime_wasi_http::Error: From<B::Error>,
+{
+    type Data = Bytes;
+    type Error = wasmtime_wasi_http::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let frame = match Pin::new(&mut self.inner).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => frame,
+            Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e.into()))),
+            Poll::Ready(None) => return Poll::Ready(None),
+            Poll::Pending => return Poll::Pending,
+        };
+        if let (Some(remaining), Some(data)) = (self.remaining, frame.data_ref()) {
+            let len = data.len() as u64;
+            if len > remaining {
+                tracing::info!(
+                    "request body cut off: more than {} bytes (`max_request_body`)",
+                    self.max
+                );
+                self.remaining = Some(0);
+                return Poll::Ready(Some(Err(wasmtime_wasi_http::Error::HttpRequestBodySize(
+                    Some(self.max),
+                ))));
+            }
+            self.remaining = Some(remaining - len);
+        }
+        Poll::Ready(Some(Ok(frame)))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// A guest's response body, governed by the request's slot and deadline.
+pub(crate) struct GovernedBody {
+    inner: ResponseBody,
+    _slot: OwnedSemaphorePermit,
+    deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+    timeout: Option<Duration>,
+    component: String,
+}
+
+impl GovernedBody {
+    pub(crate) fn new(
+        inner: ResponseBody,
+        slot: OwnedSemaphorePermit,
+        deadline: Option<tokio::time::Instant>,
+        timeout: Option<Duration>,
+        component: &str,
+    ) -> Self {
+        GovernedBody {
+            inner,
+            _slot: slot,
+            deadline: deadline.map(|d| Box::pin(tokio::time::sleep_until(d))),
+            timeout,
+            component: component.to_string(),
+        }
+    }
+}
+
+/// The error a body ends with at its deadline.
+#[derive(Debug)]
+struct BodyDeadline(Duration);
+
+impl std::fmt::Display for BodyDeadline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "response body not finished within {:?}", self.0)
+    }
+}
+
+impl std::error::Error for BodyDeadline {}
+
+impl Body for GovernedBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        if let Poll::Ready(frame) = Pin::new(&mut this.inner).poll_frame(cx) {
+            return Poll::Ready(frame);
+        }
+        if let Some(deadline) = &mut this.deadline
+            && deadline.as_mut().poll(cx).is_ready()
+        {
+            this.deadline = None;
+            let timeout = this.timeout.unwrap_or_default();
+            tracing::warn!(
+                component = %this.component,
+                "component `{}` was still writing its response body after {timeout:?} (`request_timeout`); the body is cut short and the instance torn down",
+                this.component
+            );
+            // Dropping the inner body drops the guest still writing it.
+            this.inner = http_body_util::Empty::new()
+                .map_err(|never| match never {})
+                .boxed_unsync();
+            return Poll::Ready(Some(Err(Box::new(BodyDeadline(timeout)))));
+        }
+        Poll::Pending
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
