@@ -37,11 +37,16 @@ venv() { # venv NAME PACKAGES...
   echo "$dir"
 }
 
-hash_of() { # hash_of NAME TOOLS-STRING -> content hash of the app's sources
-  local name="$1" tools="$2"
+# The shared build helpers: a change to any of them rebuilds every guest.
+HELPERS=(venv wasm_tools wasi_wit_deps build_py5_app build_py3_app build_js_app wat_component)
+
+hash_of() { # hash_of NAME TOOLS-STRING BUILD-FUNCTION -> content hash of what the build uses
+  local name="$1" tools="$2" build="$3"
   {
     echo "$tools"
-    sha256sum "$HERE/build.sh"
+    # The recipe itself (not the whole script, so adding a guest rebuilds
+    # nothing else).
+    declare -f "$build" "${HELPERS[@]}"
     (cd "$HERE/$name" && find . -type f ! -path './node_modules/*' ! -path './wit/deps/*' ! -path '*/__pycache__/*' ! -path './.spin/*' \
       ! -name 'package-lock.json' ! -name '*.wasm' ! -name '*.buildData.json' ! -name 'precompiled-source.js*' -print0 | sort -z | xargs -0 sha256sum)
     if [[ "$name" == spin-inbound ]]; then sha256sum "$ROOT/crates/trigger-http/wit/spin-inbound-http.wit"; fi
@@ -51,7 +56,7 @@ hash_of() { # hash_of NAME TOOLS-STRING -> content hash of the app's sources
 # cached NAME TOOLS BUILD-FUNCTION: copy from the cache or build and store.
 cached() {
   local name="$1" tools="$2" build="$3"
-  local key; key="$(hash_of "$name" "$tools")"
+  local key; key="$(hash_of "$name" "$tools" "$build")"
   local entry="$CACHE/$name-$key.wasm"
   if [[ -s "$entry" ]]; then
     cp "$entry" "$OUT/$name.wasm"
@@ -86,6 +91,7 @@ build_py5_app() { # build_py5_app APPDIR OUT
 build_py5() { build_py5_app py5-http "$1"; }
 build_py5_state() { build_py5_app py5-state "$1"; }
 build_py5_db() { build_py5_app py5-db "$1"; }
+build_py5_hostile() { build_py5_app py5-hostile "$1"; }
 build_py5_redis() {
   local v; v="$(venv venv-py5 $PY5_PKGS)"
   VIRTUAL_ENV="$v" PATH="$v/bin:$PATH" componentize-py -w spin:up/redis-trigger@4.1.0 componentize app -p "$HERE/py5-redis" -o "$1" >&2
@@ -100,6 +106,7 @@ build_py3_app() { # build_py3_app APPDIR OUT
   VIRTUAL_ENV="$v" PATH="$v/bin:$PATH" componentize-py -w spin-http componentize app -p "$HERE/$1" -o "$2" >&2
 }
 build_py3() { build_py3_app py3-http "$1"; }
+build_py3_hostile() { build_py3_app py3-hostile "$1"; }
 build_py3_state() { build_py3_app py3-state "$1"; }
 build_py3_db() { build_py3_app py3-db "$1"; }
 
@@ -163,7 +170,7 @@ build_wagi() {
   clang-14 --target=wasm32-wasi --sysroot=/usr -O2 "$HERE/wagi-c/wagi.c" -o "$1"
 }
 
-ALL=(hello-wat sink-wat core-module spin-inbound spin-send wagi-c py5-http py5-state py3-http py3-state js-http js-state py5-redis py3-redis py5-db py3-db)
+ALL=(hello-wat sink-wat core-module spin-inbound spin-send wagi-c py5-http py5-state py3-http py3-state js-http js-state py5-redis py3-redis py5-db py3-db py5-hostile py3-hostile)
 WANT=("$@")
 [[ ${#WANT[@]} -gt 0 ]] || WANT=("${ALL[@]}")
 
@@ -182,6 +189,8 @@ for name in "${WANT[@]}"; do
     py5-redis) cached py5-redis "$PY5_PKGS" build_py5_redis ;;
     py5-db) cached py5-db "$PY5_PKGS" build_py5_db ;;
     py3-db) cached py3-db "$PY3_PKGS" build_py3_db ;;
+    py5-hostile) cached py5-hostile "$PY5_PKGS" build_py5_hostile ;;
+    py3-hostile) cached py3-hostile "$PY3_PKGS" build_py3_hostile ;;
     py3-redis) cached py3-redis "$PY3_PKGS" build_py3_redis ;;
     js-http) cached js-http "build-tools-1.0.7 wasi-http-proxy-1.0.1" build_js ;;
     js-state) cached js-state "build-tools-1.0.7 wasi-http-proxy-1.0.1 $PY5_PKGS" build_js_state ;;

@@ -581,7 +581,10 @@ async fn configure_capabilities(
         runtime_config
             .outbound_http
             .max_connections
-            .map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+            .map_or(gyre_outbound_http::DEFAULT_MAX_CONNECTIONS, |n| {
+                usize::try_from(n).unwrap_or(usize::MAX)
+            })
+            .into(),
     );
     variables.register(&mut capabilities);
     outbound_http.register(&mut capabilities);

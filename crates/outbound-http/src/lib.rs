@@ -116,6 +116,12 @@ pub async fn expand_allow_lists(
     Ok(lists)
 }
 
+/// Outbound HTTP requests in flight across an app when the runtime config
+/// does not say (`[outbound_http] max_connections`): enough for any fan-out
+/// a real app does, few enough that a guest opening thousands of requests
+/// cannot exhaust the process's sockets.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 256;
+
 impl AppOutboundHttp {
     /// The outbound HTTP rules of every component that lists any host,
     /// sharing one pooled client. `max_connections` (the runtime config's

@@ -394,7 +394,8 @@ async fn handle(
         );
         return empty_response(StatusCode::PAYLOAD_TOO_LARGE);
     }
-    let body = crate::limits::LimitedBody::new(body, limits.max_request_body)
+    let trip = Arc::new(crate::limits::BodyLimitTrip::default());
+    let body = crate::limits::LimitedBody::new(body, limits.max_request_body, trip.clone())
         .map_err(wasmtime_wasi_http::Error::from)
         .boxed_unsync();
     let request = Request::from_parts(parts, body);
@@ -423,16 +424,25 @@ async fn handle(
     let deadline = limits
         .request_timeout
         .and_then(|t| tokio::time::Instant::now().checked_add(t));
-    let handled = match deadline {
-        Some(deadline) => {
-            match tokio::time::timeout_at(deadline, executor.handle(request, &wagi_ctx)).await {
-                Ok(result) => result,
-                Err(_) => Err(anyhow::Error::new(crate::executor::RequestTimedOut {
-                    limit: limits.request_timeout.unwrap_or_default(),
-                })),
-            }
+    let run = async {
+        tokio::select! {
+            result = executor.handle(request, &wagi_ctx) => result,
+            () = trip.tripped() => Err(anyhow::Error::new(BodyTooLarge)),
         }
-        None => executor.handle(request, &wagi_ctx).await,
+    };
+    let handled = match deadline {
+        Some(deadline) => match tokio::time::timeout_at(deadline, run).await {
+            Ok(result) => result,
+            Err(_) => Err(anyhow::Error::new(crate::executor::RequestTimedOut {
+                limit: limits.request_timeout.unwrap_or_default(),
+            })),
+        },
+        None => run.await,
+    };
+    let handled = match handled {
+        // The guest answered, but its body read may have failed silently.
+        Ok(_) if trip.is_tripped() => Err(anyhow::Error::new(BodyTooLarge)),
+        other => other,
     };
     match handled {
         Ok(response) => {
@@ -443,6 +453,7 @@ async fn handle(
                 deadline,
                 limits.request_timeout,
                 executor.id(),
+                trip,
             );
             Response::from_parts(parts, body.boxed_unsync())
         }
@@ -450,9 +461,29 @@ async fn handle(
     }
 }
 
+/// A request body went over `max_request_body` while the guest read it.
+#[derive(Debug)]
+struct BodyTooLarge;
+
+impl std::fmt::Display for BodyTooLarge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the request body is over `max_request_body`")
+    }
+}
+
+impl std::error::Error for BodyTooLarge {}
+
 /// The response for a request whose guest failed: 504 past a deadline,
-/// 503 when no instance could be allocated, 500 otherwise.
+/// 503 when no instance could be allocated, 413 for a body over its limit,
+/// 500 otherwise.
 fn failure_response(component: &str, path: &str, e: &anyhow::Error) -> Response<ResponseBody> {
+    if e.is::<BodyTooLarge>() {
+        tracing::info!(
+            component = %component,
+            "request {path} stopped with 413: its body went over `max_request_body`"
+        );
+        return empty_response(StatusCode::PAYLOAD_TOO_LARGE);
+    }
     if let Some(timeout) = e.downcast_ref::<crate::executor::RequestTimedOut>() {
         tracing::warn!(
             component = %component,

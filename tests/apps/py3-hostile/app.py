@@ -1,0 +1,65 @@
+"""Gyre's hostile guest, Python SDK 3 (wasi:http/incoming-handler@0.2.0).
+
+The same misbehaviours as py5-hostile, through the WASI 0.2 executor.
+
+  /ok                 -> 200 "ok" (the well-behaved request)
+  /loop               -> spins forever (CPU deadline: 504)
+  /alloc              -> allocates 1 MiB blocks until memory runs out (500)
+  /stdout?mib=N       -> writes N MiB (default 1024) to stdout, then 200
+  /fanout?n=N&url=U   -> sends N requests to U at once, 200 with a tally
+  /headers?n=N        -> answers with N response headers (default 100000)
+"""
+
+import asyncio
+import json
+import sys
+from urllib.parse import parse_qs
+
+from spin_sdk import http
+from spin_sdk.http import Request, Response, send_async
+from spin_sdk.http.poll_loop import PollLoop
+
+
+class IncomingHandler(http.IncomingHandler):
+    def handle_request(self, request: Request) -> Response:
+        path, _, qs = request.uri.partition("?")
+        query = {k: v[0] for k, v in parse_qs(qs).items()}
+        if path.endswith("/ok"):
+            return Response(200, {"content-type": "text/plain"}, b"ok")
+        if path.endswith("/loop"):
+            n = 0
+            while True:
+                n += 1
+        if path.endswith("/alloc"):
+            hoard = []
+            while True:
+                hoard.append(bytearray(1 << 20))
+        if path.endswith("/stdout"):
+            chunk = "x" * ((1 << 20) - 1) + "\n"
+            for _ in range(int(query.get("mib", "1024"))):
+                sys.stdout.write(chunk)
+            sys.stdout.flush()
+            return Response(200, {}, b"wrote")
+        if path.endswith("/fanout"):
+            n = int(query.get("n", "2000"))
+            url = query["url"]
+            loop = PollLoop()
+            asyncio.set_event_loop(loop)
+
+            async def all_of_them():
+                return await asyncio.gather(
+                    *[send_async(Request("GET", url, {}, None)) for _ in range(n)],
+                    return_exceptions=True,
+                )
+
+            results = loop.run_until_complete(all_of_them())
+            tally = {}
+            for r in results:
+                key = str(r.status) if isinstance(r, Response) else type(r).__name__ + ":" + str(r)[:60]
+                tally[key] = tally.get(key, 0) + 1
+            return Response(200, {"content-type": "application/json"}, json.dumps(tally, sort_keys=True).encode())
+        if path.endswith("/headers"):
+            n = int(query.get("n", "100000"))
+            headers = {f"x-h-{i}": "v" for i in range(n)}
+            return Response(200, headers, b"")
+        return Response(404, {}, b"")
