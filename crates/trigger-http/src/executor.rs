@@ -619,6 +619,10 @@ impl WorkerState for Worker {
         if let Err(e) = result {
             if e.is::<CpuTimeExceeded>() {
                 // Already logged by the store when it stopped the guest.
+            } else if e.to_string() == "worker panicked" && !std::thread::panicking() {
+                // Not a panic: the worker task was dropped, as every task is
+                // when the runtime shuts down.
+                tracing::debug!(component = %self.id, "instance dropped at shutdown");
             } else {
                 tracing::error!(component = %self.id, "component instance failed: {e:?}");
             }

@@ -19,6 +19,7 @@ from urllib.parse import parse_qs
 
 from spin_sdk import http
 from spin_sdk.http import Request, Response, send
+from spin_sdk.wit.imports import wasi_clocks_monotonic_clock_0_3_0 as monotonic_clock
 
 
 class HttpHandler(http.Handler):
@@ -32,7 +33,8 @@ class HttpHandler(http.Handler):
             while True:
                 n += 1
         if path.endswith("/sleep"):
-            await asyncio.sleep(float(query.get("s", "3600")))
+            # asyncio.sleep needs call_later, which the SDK's loop lacks.
+            await monotonic_clock.wait_for(int(float(query.get("s", "3600")) * 1e9))
             return Response(200, {}, b"slept")
         if path.endswith("/alloc"):
             hoard = []

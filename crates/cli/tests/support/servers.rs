@@ -252,6 +252,8 @@ pub struct Upstream {
     pub port: u16,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
     connections: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    /// (open now, most open at once).
+    open: std::sync::Arc<std::sync::Mutex<(usize, usize)>>,
 }
 
 impl Upstream {
@@ -265,6 +267,8 @@ impl Upstream {
         let stop2 = stop.clone();
         let connections = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let connections2 = connections.clone();
+        let open = std::sync::Arc::new(std::sync::Mutex::new((0usize, 0usize)));
+        let open2 = open.clone();
         std::thread::spawn(move || {
             while !stop2.load(Ordering::Relaxed) {
                 let stream = match listener.accept() {
@@ -277,7 +281,20 @@ impl Upstream {
                         continue;
                     }
                 };
+                {
+                    let mut open = open2.lock().expect("lock");
+                    open.0 += 1;
+                    open.1 = open.1.max(open.0);
+                }
+                let open3 = open2.clone();
                 std::thread::spawn(move || {
+                    struct Closed(std::sync::Arc<std::sync::Mutex<(usize, usize)>>);
+                    impl Drop for Closed {
+                        fn drop(&mut self) {
+                            self.0.lock().expect("lock").0 -= 1;
+                        }
+                    }
+                    let _closed = Closed(open3);
                     let _ = stream.set_nonblocking(false);
                     let mut reader = BufReader::new(stream.try_clone().expect("clone"));
                     let mut stream = stream;
@@ -356,7 +373,13 @@ impl Upstream {
             port,
             stop,
             connections,
+            open,
         }
+    }
+
+    /// The most connections open at once so far.
+    pub fn peak_open(&self) -> usize {
+        self.open.lock().expect("lock").1
     }
 
     /// Connections accepted so far.
