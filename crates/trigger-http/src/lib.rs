@@ -10,7 +10,6 @@ mod chain;
 pub mod executor;
 pub mod headers;
 mod limits;
-pub mod routes;
 mod server;
 pub mod wagi;
 mod wake;
@@ -27,6 +26,8 @@ use gyre_engine::{
     AppCapabilities, AppLimits, CacheOutcome, GyreEngine, InstanceConfig, OutputHub, StubbedImports,
 };
 
+/// Route patterns and matching (re-exported from `gyre-http-routing`).
+pub use gyre_http_routing as routes;
 pub use server::{BoundServer, BoxError, ResponseBody, ServeOptions, ServerLimits};
 
 /// Options for loading the HTTP trigger.
