@@ -496,6 +496,57 @@ fn acknowledged_writes_survive_sigkill() {
 }
 
 #[test]
+fn sigterm_during_writes_drains_and_loses_no_acknowledged_write() {
+    let app = TestApp::new(STATE_APP);
+    let gyre = Gyre::up(&app, &["-q"]);
+    let base = gyre.base.clone();
+    // Four writers go on until the server stops accepting them.
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let base = base.clone();
+            std::thread::spawn(move || {
+                let agent = support::agent();
+                let mut acknowledged = Vec::new();
+                for n in 0.. {
+                    let key = format!("w{w}-{n}");
+                    match agent
+                        .post(&format!("{base}/kv/set/{key}"))
+                        .send_bytes(n.to_string().as_bytes())
+                    {
+                        Ok(r) if r.status() == 200 => acknowledged.push((key, n)),
+                        Ok(_) | Err(_) => break,
+                    }
+                }
+                acknowledged
+            })
+        })
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    let status = gyre.terminate();
+    assert!(status.success(), "gyre exited with {status} after SIGTERM");
+    let acknowledged: Vec<(String, i32)> = writers
+        .into_iter()
+        .flat_map(|w| w.join().expect("writer"))
+        .collect();
+    assert!(
+        acknowledged.len() > 4,
+        "the writers got going: {}",
+        acknowledged.len()
+    );
+    let gyre = Gyre::up(&app, &["-q"]);
+    for (key, n) in &acknowledged {
+        expect(
+            &gyre,
+            "GET",
+            &format!("/kv/get/{key}"),
+            b"",
+            200,
+            &n.to_string(),
+        );
+    }
+}
+
+#[test]
 fn sixty_four_concurrent_writers_never_see_errors() {
     let app = TestApp::new(STATE_APP);
     let gyre = Gyre::up(&app, &["--sqlite", "CREATE TABLE w (n INTEGER)"]);

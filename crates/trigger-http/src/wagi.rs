@@ -15,8 +15,8 @@ use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
 use wasmtime_wasi_http::WasiBody;
 
 use crate::executor::MAX_BUFFERED_BODY;
-use gyre_cgi::{argv, parse_cgi_response};
 use crate::server::{ResponseBody, empty_response};
+use gyre_cgi::{argv, parse_cgi_response};
 
 /// What the router learned about a request, for the CGI variables.
 #[derive(Debug, Clone, Default)]
