@@ -7,6 +7,7 @@
 #
 #   bench/hostile.sh                       # 10 s per run
 #   DURATION=20 bench/hostile.sh
+#   ATTACKS="none loop" bench/hostile.sh    # only some
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION="${DURATION:-10}"
@@ -52,7 +53,7 @@ echo "## Well-behaved requests during attacks ($(nproc) cores, wrk -t1 -c16 -d${
 echo
 echo "| attack | well-behaved req/s | p50 | p99 | non-2xx | attacks made → what they got |"
 echo "|---|---|---|---|---|---|"
-for attack in none loop alloc stdout fanout headers sleep slowloris bigheaders garbage; do
+for attack in ${ATTACKS:-none loop alloc stdout fanout headers sleep slowloris bigheaders garbage}; do
   if [[ "$attack" != none ]]; then
     python3 bench/attack.py "$attack" "$BASE" "$DURATION" "$BASE/bystander/" > "$WORK/attack.txt" &
     APID=$!

@@ -172,10 +172,17 @@ impl InstanceConfig {
         store.limiter(|s| &mut s.governor);
         // Every tick a running guest yields to the executor (so a busy guest
         // never starves other requests on its worker thread) and is charged
-        // one tick of CPU time; past its budget the call fails.
+        // one tick of CPU time; past its budget the call fails. The yield is
+        // tokio's own: it defers the wake-up until the worker has polled the
+        // I/O driver, where a plain self-wake would let two busy guests on
+        // two workers keep every socket waiting (the driver is otherwise
+        // polled only every 61 task polls).
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(|mut ctx| match ctx.data_mut().governor.tick() {
-            Ok(()) => Ok(wasmtime::UpdateDeadline::Yield(1)),
+            Ok(()) => Ok(wasmtime::UpdateDeadline::YieldCustom(
+                1,
+                Box::pin(tokio::task::yield_now()),
+            )),
             Err(exceeded) => Err(wasmtime::Error::new(exceeded)),
         });
         Ok(store)

@@ -52,7 +52,7 @@ impl<T> WasmtimeResultExt<T> for std::result::Result<T, wasmtime::Error> {
 
 /// How often the epoch ticker advances the engine's epoch. Deadlines are
 /// counted in ticks of this length.
-pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+pub const EPOCH_TICK: Duration = Duration::from_millis(2);
 
 /// Engine settings chosen by the user or the environment.
 #[derive(Debug, Clone)]

@@ -263,10 +263,10 @@ mod tests {
     #[test]
     fn cpu_budget_is_counted_in_ticks_and_reset_per_request() {
         let limits = InstanceLimits {
-            cpu_timeout: Some(Duration::from_millis(25)),
+            cpu_timeout: Some(crate::EPOCH_TICK * 2 + crate::EPOCH_TICK / 2),
             ..InstanceLimits::DEFAULT
         };
-        assert_eq!(limits.cpu_ticks(), 3);
+        assert_eq!(limits.cpu_ticks(), 3, "rounded up to whole ticks");
         let mut governor = Governor::new(Arc::from("api"), limits);
         let first = RequestWatch::new();
         governor.watch(&first);

@@ -6,8 +6,10 @@
 //! wakes a sibling worker to steal it — one futex and one eventfd write per
 //! request, and two cores playing ping-pong. [`AbsorbSelfWakes`] catches a
 //! wake that happens during its own poll and simply polls again, unless the
-//! poll ran long enough that the wake may be a deliberate yield (an epoch
-//! deadline yielding every 10 ms), which is passed on untouched.
+//! poll ran long enough that the wake may be a deliberate yield, which is
+//! passed on untouched. (The epoch deadline's yields, every tick of guest
+//! execution, use `tokio::task::yield_now`, whose wake comes after the poll
+//! and is never absorbed.)
 
 use std::future::Future;
 use std::pin::Pin;
