@@ -472,7 +472,7 @@ source = "{guest:hello-wat}"
             s.set_nonblocking(true).expect("nonblocking");
             let mut buf = [0u8; 256];
             // EOF, or a 408 before the close.
-            *closed = matches!(s.read(&mut buf), Ok(_));
+            *closed = s.read(&mut buf).is_ok();
             s.set_nonblocking(false).expect("blocking");
         }
         std::thread::sleep(Duration::from_millis(200));
@@ -493,4 +493,36 @@ source = "{guest:hello-wat}"
         "an idle keep-alive connection was left open"
     );
     assert_eq!(gyre.get("/").status, 200);
+}
+
+#[test]
+fn an_exhausted_instance_pool_is_503_with_retry_after_not_500() {
+    // One instance slot, and a Python component needs more core instances
+    // than one slot's share of the pool: every instantiation finds the pool
+    // full, as a server at its instance cap would.
+    let app = TestApp::new(
+        r#"
+spin_manifest_version = 2
+[application]
+name = "pool"
+[[trigger.http]]
+route = "/..."
+component = "py"
+[component.py]
+source = "{guest:py3-hostile}"
+"#,
+    );
+    let cache = support::shared_cache_dir();
+    let gyre = Gyre::up_with(
+        &app,
+        &["-q"],
+        &[
+            ("GYRE_CACHE_DIR", cache.to_str().expect("utf8")),
+            ("SPIN_WASMTIME_INSTANCE_COUNT", "1"),
+        ],
+    );
+    let response = gyre.get("/ok");
+    assert_eq!(response.status, 503, "{}", gyre.stderr());
+    assert_eq!(response.header("retry-after"), Some("1"));
+    wait_for_log(&gyre, "every instance slot is in use", "pool exhausted");
 }
