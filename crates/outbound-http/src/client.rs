@@ -111,10 +111,26 @@ impl OutboundClient {
         // The first-byte deadline covers the whole wait for the response
         // head, a new connection included; the connector enforces the
         // app's connect timeout within it.
-        let response = tokio::time::timeout(first_byte, self.client.request(request))
-            .await
-            .map_err(|_| HttpError::ConnectionReadTimeout)?
-            .map_err(client_error)?;
+        let response = match tokio::time::timeout(first_byte, self.client.request(request)).await
+        {
+            Ok(Ok(response)) => response,
+            failed => {
+                let error = match failed {
+                    Err(_) => HttpError::ConnectionReadTimeout,
+                    Ok(Err(e)) => client_error(e),
+                    Ok(Ok(_)) => HttpError::InternalError(None),
+                };
+                // The guest may still be writing the body (SDKs write it
+                // while the request is sent): let it finish, so it sees
+                // the error where it reads the response, not a closed
+                // stream where it writes.
+                drain(SharedBody {
+                    body: request_body,
+                })
+                .await;
+                return Err(error);
+            }
+        };
         Ok(response.map(|incoming| {
             TimedBody {
                 incoming,
@@ -199,6 +215,21 @@ impl http_body::Body for TimedBody {
 /// `check-write`, although every byte was sent. The handle hyper reads
 /// through is therefore not the last one: the response body holds another
 /// until the guest is done with the response.
+/// Most request-body bytes read and discarded from a request that failed.
+pub(crate) const MAX_DRAIN: usize = 16 << 20;
+
+/// Reads a body to its end (at most [`MAX_DRAIN`] bytes), discarding it.
+pub(crate) async fn drain(mut body: impl http_body::Body<Data = Bytes> + Unpin) {
+    use http_body_util::BodyExt as _;
+    let mut drained = 0usize;
+    while let Some(Ok(frame)) = body.frame().await {
+        drained += frame.data_ref().map_or(0, |d| d.len());
+        if drained > MAX_DRAIN {
+            break;
+        }
+    }
+}
+
 pub(crate) struct SharedBody {
     body: Arc<std::sync::Mutex<WasiBody>>,
 }

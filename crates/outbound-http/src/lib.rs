@@ -183,9 +183,6 @@ type SendResult = Result<
     HttpError,
 >;
 
-/// Most request-body bytes read and discarded from a denied request.
-const MAX_DENIED_BODY_DRAIN: usize = 16 << 20;
-
 /// Denies a request. The guest may still be writing the body (SDKs write
 /// it while the request is being sent): the body is read to its end first,
 /// so the guest sees the interface's `HTTP-request-denied` where it reads
@@ -201,15 +198,7 @@ fn denied(
         "Outbound network destination not allowed: {scheme}://{authority} (add it to the component's `allowed_outbound_hosts`)"
     );
     Box::new(async move {
-        use http_body_util::BodyExt;
-        let mut body = request.into_body();
-        let mut drained = 0usize;
-        while let Some(Ok(frame)) = body.frame().await {
-            drained += frame.data_ref().map_or(0, |d| d.len());
-            if drained > MAX_DENIED_BODY_DRAIN {
-                break;
-            }
-        }
+        client::drain(request.into_body()).await;
         Err(HttpError::HttpRequestDenied)
     })
 }
