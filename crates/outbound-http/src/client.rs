@@ -111,8 +111,7 @@ impl OutboundClient {
         // The first-byte deadline covers the whole wait for the response
         // head, a new connection included; the connector enforces the
         // app's connect timeout within it.
-        let response = match tokio::time::timeout(first_byte, self.client.request(request)).await
-        {
+        let response = match tokio::time::timeout(first_byte, self.client.request(request)).await {
             Ok(Ok(response)) => response,
             failed => {
                 let error = match failed {
@@ -124,10 +123,7 @@ impl OutboundClient {
                 // while the request is sent): let it finish, so it sees
                 // the error where it reads the response, not a closed
                 // stream where it writes.
-                drain(SharedBody {
-                    body: request_body,
-                })
-                .await;
+                drain(SharedBody { body: request_body }).await;
                 return Err(error);
             }
         };
