@@ -114,7 +114,7 @@ impl WasiHttpHooks for OutboundPolicy {
 #[derive(Clone)]
 pub struct InstanceConfig {
     /// The component id, for logs.
-    pub component_id: String,
+    pub component_id: Arc<str>,
     /// Environment variables.
     pub env: Vec<(String, String)>,
     /// A host directory mounted read-only at the guest's `/`.
@@ -136,7 +136,7 @@ impl InstanceConfig {
         engine: &wasmtime::Engine,
         customize: impl FnOnce(&mut WasiCtxBuilder),
     ) -> Result<Store<HostState>> {
-        let component: Arc<str> = Arc::from(self.component_id.as_str());
+        let component = self.component_id.clone();
         let output_budget = OutputBudget::new(component.clone(), self.limits.max_output_bytes);
         let mut builder = WasiCtxBuilder::new();
         builder.envs(&self.env);

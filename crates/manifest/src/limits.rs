@@ -233,10 +233,8 @@ pub(crate) fn read_limits(mut table: TableReader<'_, '_>) -> Result<LimitsConfig
         queue_timeout: duration(&mut table, "queue_timeout")?,
         max_connections: to_usize(number(&mut table, "max_connections", 1)?),
         max_header_count: to_usize(number(&mut table, "max_header_count", 1)?),
-        max_header_bytes: size(&mut table, "max_header_bytes")?
-            .map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
-        max_uri_length: size(&mut table, "max_uri_length")?
-            .map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+        max_header_bytes: to_usize(size(&mut table, "max_header_bytes")?),
+        max_uri_length: to_usize(size(&mut table, "max_uri_length")?),
         header_read_timeout: duration(&mut table, "header_read_timeout")?,
         max_h2_streams: number(&mut table, "max_h2_streams", 1)?
             .map(|n| u32::try_from(n).unwrap_or(u32::MAX)),

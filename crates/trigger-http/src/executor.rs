@@ -80,7 +80,6 @@ enum Handler {
 
 /// A loaded component and how to run it for a request.
 pub struct ComponentExecutor {
-    id: String,
     handler: Handler,
     engine: Arc<GyreEngine>,
     config: InstanceConfig,
@@ -210,7 +209,6 @@ impl ComponentExecutor {
                         let pre = wasmtime_wasi_http::p3::bindings::ServicePre::new(pre)?;
                         Handler::WasiHttpP3(ProxyHandler::new(ComponentState::new(
                             &engine,
-                            id,
                             ProxyPre::P3(pre),
                             &config,
                             ReusePolicy::P3_DEFAULT,
@@ -228,7 +226,6 @@ impl ComponentExecutor {
             }
         };
         Ok(ComponentExecutor {
-            id: id.to_string(),
             handler,
             engine,
             config,
@@ -248,7 +245,12 @@ impl ComponentExecutor {
 
     /// The component id.
     pub fn id(&self) -> &str {
-        &self.id
+        &self.config.component_id
+    }
+
+    /// The component id, shared (for bodies that outlive the call).
+    pub(crate) fn shared_id(&self) -> Arc<str> {
+        self.config.component_id.clone()
     }
 
     /// The component's limits.
@@ -336,7 +338,7 @@ impl ComponentExecutor {
                 let body = GuestDrivenBody {
                     body,
                     guest: Some(guest),
-                    component: self.id.clone(),
+                    component: self.shared_id(),
                 };
                 Ok(http::Response::from_parts(parts, body.boxed_unsync()))
             }
@@ -452,7 +454,7 @@ type GuestCall = Pin<Box<dyn Future<Output = Result<()>> + Send>>;
 struct GuestDrivenBody {
     body: wasmtime_wasi_http::p2::body::HyperOutgoingBody,
     guest: Option<GuestCall>,
-    component: String,
+    component: Arc<str>,
 }
 
 impl http_body::Body for GuestDrivenBody {
@@ -497,7 +499,6 @@ pub(crate) struct ComponentState {
 impl ComponentState {
     fn new(
         engine: &GyreEngine,
-        id: &str,
         pre: ProxyPre<HostState>,
         config: &InstanceConfig,
         reuse: ReusePolicy,
@@ -505,7 +506,7 @@ impl ComponentState {
     ) -> Self {
         ComponentState {
             engine: engine.wasmtime().clone(),
-            id: Arc::from(id),
+            id: config.component_id.clone(),
             pre,
             config: config.clone(),
             reuse,

@@ -125,7 +125,7 @@ impl HttpTrigger {
                                 .get(id)
                                 .with_context(|| format!("component `{id}` was not loaded"))?;
                             let config = InstanceConfig {
-                                component_id: id.clone(),
+                                component_id: Arc::from(id.as_str()),
                                 env: component.env.clone(),
                                 root_dir: component.root_dir.clone(),
                                 output: options.output.component(

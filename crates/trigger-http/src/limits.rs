@@ -126,7 +126,7 @@ pub(crate) struct GovernedBody {
     _slot: OwnedSemaphorePermit,
     deadline: Option<Pin<Box<tokio::time::Sleep>>>,
     timeout: Option<Duration>,
-    component: String,
+    component: std::sync::Arc<str>,
     trip: std::sync::Arc<BodyLimitTrip>,
 }
 
@@ -136,7 +136,7 @@ impl GovernedBody {
         slot: OwnedSemaphorePermit,
         deadline: Option<tokio::time::Instant>,
         timeout: Option<Duration>,
-        component: &str,
+        component: std::sync::Arc<str>,
         trip: std::sync::Arc<BodyLimitTrip>,
     ) -> Self {
         GovernedBody {
@@ -144,7 +144,7 @@ impl GovernedBody {
             _slot: slot,
             deadline: deadline.map(|d| Box::pin(tokio::time::sleep_until(d))),
             timeout,
-            component: component.to_string(),
+            component,
             trip,
         }
     }

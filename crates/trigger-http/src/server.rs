@@ -452,7 +452,7 @@ async fn handle(
                 permit,
                 deadline,
                 limits.request_timeout,
-                executor.id(),
+                executor.shared_id(),
                 trip,
             );
             Response::from_parts(parts, body.boxed_unsync())

@@ -236,7 +236,7 @@ impl RedisTrigger {
                         stubbed: component_loaded.stubbed,
                     });
                     let config = InstanceConfig {
-                        component_id: id.clone(),
+                        component_id: Arc::from(id.as_str()),
                         env: component.env.clone(),
                         root_dir: component.root_dir.clone(),
                         output: options.output.component(
