@@ -350,6 +350,7 @@ async fn up(args: UpArgs) -> Result<()> {
         },
         max_memory_bytes: u64::try_from(largest_memory).unwrap_or(u64::MAX),
         max_instances: instance_count_from_env().unwrap_or(defaults.max_instances),
+        synchronous_engine: defaults.synchronous_engine,
     };
     let engine = Arc::new(GyreEngine::with_capabilities(
         &engine_options,

@@ -26,29 +26,56 @@ pub enum CacheOutcome {
     Disabled,
 }
 
+/// What in an engine decides whether compiled code fits it.
+pub(crate) fn engine_key(engine: &wasmtime::Engine) -> String {
+    let mut hasher = DefaultHasher::new();
+    engine.precompile_compatibility_hash().hash(&mut hasher);
+    env!("CARGO_PKG_VERSION").hash(&mut hasher);
+    format!("{:016x}", hasher.finish())
+}
+
+/// The component's content hash, computed once per load.
+pub(crate) fn digest(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
 pub(crate) struct CompileCache {
     dir: PathBuf,
-    engine_key: String,
 }
 
 impl CompileCache {
-    pub(crate) fn new(dir: PathBuf, engine: &wasmtime::Engine) -> Self {
-        let mut hasher = DefaultHasher::new();
-        engine.precompile_compatibility_hash().hash(&mut hasher);
-        env!("CARGO_PKG_VERSION").hash(&mut hasher);
-        CompileCache {
-            dir,
-            engine_key: format!("{:016x}", hasher.finish()),
+    pub(crate) fn new(dir: PathBuf) -> Self {
+        CompileCache { dir }
+    }
+
+    /// Whether an earlier load found that the component with `digest`
+    /// cannot run on the engine with `engine_key` (it needs component-model
+    /// async), so it is not tried there again.
+    pub(crate) fn is_marked_concurrent(&self, digest: &str, engine_key: &str) -> bool {
+        self.marker(digest, engine_key).exists()
+    }
+
+    /// Remembers that the component needs the concurrent engine.
+    pub(crate) fn mark_concurrent(&self, digest: &str, engine_key: &str) {
+        let written = std::fs::create_dir_all(&self.dir)
+            .and_then(|()| std::fs::write(self.marker(digest, engine_key), b""));
+        if let Err(e) = written {
+            tracing::debug!(dir = %self.dir.display(), "cannot write the compile cache: {e}");
         }
+    }
+
+    fn marker(&self, digest: &str, engine_key: &str) -> PathBuf {
+        self.dir.join(format!("{digest}-{engine_key}.concurrent"))
     }
 
     pub(crate) fn load_or_compile(
         &self,
         engine: &wasmtime::Engine,
+        engine_key: &str,
+        digest: &str,
         bytes: &[u8],
     ) -> Result<(Component, CacheOutcome)> {
-        let digest = hex::encode(Sha256::digest(bytes));
-        let path = self.dir.join(format!("{digest}-{}.cwasm", self.engine_key));
+        let path = self.dir.join(format!("{digest}-{engine_key}.cwasm"));
         if path.exists() {
             // SAFETY: the file was written by `Component::serialize` of an
             // engine with the same compatibility hash (it is in the name), into

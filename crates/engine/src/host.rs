@@ -189,7 +189,8 @@ impl InstanceConfig {
     }
 }
 
-/// The linker with every host interface Gyre provides.
+/// The linker with every host interface Gyre provides on `engine`: on an
+/// engine without component-model async, the WASI 0.2-era ones only.
 pub(crate) fn linker(
     engine: &wasmtime::Engine,
     capabilities: &[&dyn Capability],
@@ -198,15 +199,17 @@ pub(crate) fn linker(
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)
         .anyhow()
         .context("linking WASI 0.2")?;
-    wasmtime_wasi::p3::add_to_linker(&mut linker)
-        .anyhow()
-        .context("linking WASI 0.3")?;
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
         .anyhow()
         .context("linking wasi:http 0.2")?;
-    wasmtime_wasi_http::p3::add_to_linker(&mut linker)
-        .anyhow()
-        .context("linking wasi:http 0.3")?;
+    if engine.get_concurrency_support() {
+        wasmtime_wasi::p3::add_to_linker(&mut linker)
+            .anyhow()
+            .context("linking WASI 0.3")?;
+        wasmtime_wasi_http::p3::add_to_linker(&mut linker)
+            .anyhow()
+            .context("linking wasi:http 0.3")?;
+    }
     for capability in capabilities {
         capability
             .bind(&mut linker)

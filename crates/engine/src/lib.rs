@@ -1,4 +1,4 @@
-//! The one Wasmtime engine of a Gyre process, and everything done with it at
+//! The Wasmtime engines of a Gyre process, and everything done with them at
 //! load time.
 //!
 //! Serving is designed around a simple split: everything that can be done
@@ -7,10 +7,18 @@
 //! an [`wasmtime::component::InstancePre`] — so that a request only pays for
 //! instantiation into a fresh [`wasmtime::Store`].
 //!
-//! The engine is configured for serving: pooling allocator (falling back to
-//! on-demand allocation where address space is short), copy-on-write memory
-//! images, epoch interruption driven by a ticker thread, async and
-//! component-model async (WASI P3).
+//! The engines are configured for serving: pooling allocator (falling back
+//! to on-demand allocation where address space is short), copy-on-write
+//! memory images, epoch interruption driven by a ticker thread, async.
+//!
+//! There are two, built alike but for one setting. Component-model async
+//! (WASI 0.3, the async Spin interfaces) needs Wasmtime's concurrency
+//! support, and an engine with it routes *every* call through its task
+//! machinery — about 4 µs more per request for a WASI 0.2 component that
+//! never uses it. So a component that validates and links without it runs
+//! on the *synchronous* engine; one that needs it runs on the *concurrent*
+//! engine. Which one a component got is remembered next to its compiled
+//! code, so a warm start decides with one file lookup.
 
 mod cache;
 mod componentize;
@@ -65,6 +73,10 @@ pub struct EngineOptions {
     pub max_instances: u32,
     /// Largest linear memory one instance may have, in bytes.
     pub max_memory_bytes: u64,
+    /// Run components that need no component-model async on an engine
+    /// built without it (faster calls); `false` puts every component on
+    /// the concurrent engine.
+    pub synchronous_engine: bool,
 }
 
 impl Default for EngineOptions {
@@ -74,6 +86,7 @@ impl Default for EngineOptions {
             cache_dir: default_cache_dir(),
             max_instances: 1000,
             max_memory_bytes: 4 << 30,
+            synchronous_engine: true,
         }
     }
 }
@@ -86,14 +99,50 @@ pub fn default_cache_dir() -> Option<PathBuf> {
     Some(base.join("gyre").join("compiled"))
 }
 
-/// The process-wide engine: a configured [`wasmtime::Engine`], its epoch
-/// ticker, its compile cache and the linker every component is linked with.
+/// The process-wide engines (see the module docs), their epoch ticker, the
+/// compile cache and the linkers components are linked with.
 pub struct GyreEngine {
-    engine: wasmtime::Engine,
-    linker: Linker<HostState>,
+    /// With component-model async: every component can run here.
+    concurrent: Flavor,
+    /// Without: WASI 0.2-era components run here, faster.
+    synchronous: Option<Flavor>,
     cache: Option<cache::CompileCache>,
     pooling: bool,
     ticker_stop: Arc<AtomicBool>,
+}
+
+/// One engine with its linker and its key in the compile cache.
+struct Flavor {
+    engine: wasmtime::Engine,
+    linker: Linker<HostState>,
+    cache_key: String,
+}
+
+impl Flavor {
+    fn new(engine: wasmtime::Engine, capabilities: &[&dyn Capability]) -> Result<Self> {
+        let linker = host::linker(&engine, capabilities)?;
+        let cache_key = cache::engine_key(&engine);
+        Ok(Flavor {
+            engine,
+            linker,
+            cache_key,
+        })
+    }
+}
+
+/// Whether an engine supports component-model async, so that a capability
+/// binds its `async func` interfaces only where they can run.
+pub fn supports_concurrency(linker: &Linker<HostState>) -> bool {
+    linker.engine().get_concurrency_support()
+}
+
+/// Whether a component linked on the synchronous engine left an import
+/// unsatisfied that the concurrent engine could provide: the WASI 0.3
+/// interfaces and Spin's 3.x+ packages (some of whose functions are async).
+fn needs_concurrent_linker(stubbed: &StubbedImports) -> bool {
+    stubbed.0.iter().any(|name| {
+        name.starts_with("spin:") || (name.starts_with("wasi:") && name.contains("@0.3"))
+    })
 }
 
 impl Drop for GyreEngine {
@@ -120,40 +169,58 @@ impl GyreEngine {
         Self::with_capabilities(options, &[])
     }
 
-    /// Builds the engine, binds WASI, wasi:http and `capabilities` into the
-    /// linker, and starts the epoch ticker.
+    /// Builds the engines, binds WASI, wasi:http and `capabilities` into
+    /// their linkers, and starts the epoch ticker.
     pub fn with_capabilities(
         options: &EngineOptions,
         capabilities: &[&dyn Capability],
     ) -> Result<Self> {
         let pooling_wanted = options.pooling.unwrap_or(true);
-        let (engine, pooling) = match build_engine(options, pooling_wanted) {
+        let (engine, pooling) = match build_engine(options, pooling_wanted, true) {
             Ok(engine) => (engine, pooling_wanted),
             Err(e) if options.pooling.is_none() => {
                 tracing::warn!("pooling allocator unavailable ({e:#}); using on-demand allocation");
-                (build_engine(options, false)?, false)
+                (build_engine(options, false, true)?, false)
             }
             Err(e) => return Err(e),
         };
-        let linker = host::linker(&engine, capabilities)?;
+        let concurrent = Flavor::new(engine, capabilities)?;
+        let synchronous = if options.synchronous_engine {
+            match build_engine(options, pooling, false) {
+                Ok(engine) => Some(Flavor::new(engine, capabilities)?),
+                Err(e) => {
+                    tracing::warn!(
+                        "cannot build the synchronous engine ({e:#}); every component runs on the concurrent one"
+                    );
+                    None
+                }
+            }
+        } else {
+            None
+        };
         let cache = options
             .cache_dir
             .as_ref()
-            .map(|dir| cache::CompileCache::new(dir.clone(), &engine));
+            .map(|dir| cache::CompileCache::new(dir.clone()));
         let ticker_stop = Arc::new(AtomicBool::new(false));
-        spawn_epoch_ticker(engine.clone(), ticker_stop.clone())?;
+        let engines = std::iter::once(&concurrent)
+            .chain(&synchronous)
+            .map(|flavor| flavor.engine.clone())
+            .collect();
+        spawn_epoch_ticker(engines, ticker_stop.clone())?;
         Ok(GyreEngine {
-            engine,
-            linker,
+            concurrent,
+            synchronous,
             cache,
             pooling,
             ticker_stop,
         })
     }
 
-    /// The Wasmtime engine.
+    /// The engine with component-model async, on which every component can
+    /// run. A loaded component's own engine is `component.engine()`.
     pub fn wasmtime(&self) -> &wasmtime::Engine {
-        &self.engine
+        &self.concurrent.engine
     }
 
     /// Whether the pooling allocator is in use.
@@ -162,7 +229,8 @@ impl GyreEngine {
     }
 
     /// Compiles (or loads from the cache) and links a component or core
-    /// module. `name` is used in errors and logs.
+    /// module, on the synchronous engine if it can run there, else on the
+    /// concurrent one. `name` is used in errors and logs.
     pub fn load(&self, name: &str, bytes: &[u8]) -> Result<LoadedComponent> {
         let bytes = if componentize::is_core_module(bytes) {
             std::borrow::Cow::Owned(componentize::componentize(bytes).with_context(|| {
@@ -171,17 +239,51 @@ impl GyreEngine {
         } else {
             std::borrow::Cow::Borrowed(bytes)
         };
-        let (component, cache) = match &self.cache {
-            Some(cache) => cache.load_or_compile(&self.engine, &bytes)?,
-            None => (
-                Component::new(&self.engine, &*bytes)
+        let digest = self.cache.as_ref().map(|_| cache::digest(&bytes));
+        let digest = digest.as_deref();
+        if let Some(sync) = &self.synchronous {
+            let known_concurrent = match (&self.cache, digest) {
+                (Some(cache), Some(digest)) => cache.is_marked_concurrent(digest, &sync.cache_key),
+                _ => false,
+            };
+            if !known_concurrent {
+                match self.load_on(sync, name, &bytes, digest) {
+                    Ok(loaded) if !needs_concurrent_linker(&loaded.stubbed) => return Ok(loaded),
+                    Ok(_) => tracing::debug!(
+                        "component `{name}` imports interfaces only the concurrent engine provides"
+                    ),
+                    Err(e) => {
+                        tracing::debug!("component `{name}` needs the concurrent engine: {e:#}")
+                    }
+                }
+                if let (Some(cache), Some(digest)) = (&self.cache, digest) {
+                    cache.mark_concurrent(digest, &sync.cache_key);
+                }
+            }
+        }
+        self.load_on(&self.concurrent, name, &bytes, digest)
+    }
+
+    fn load_on(
+        &self,
+        flavor: &Flavor,
+        name: &str,
+        bytes: &[u8],
+        digest: Option<&str>,
+    ) -> Result<LoadedComponent> {
+        let (component, cache) = match (&self.cache, digest) {
+            (Some(cache), Some(digest)) => {
+                cache.load_or_compile(&flavor.engine, &flavor.cache_key, digest, bytes)?
+            }
+            _ => (
+                Component::new(&flavor.engine, bytes)
                     .anyhow()
                     .with_context(|| format!("component `{name}`: compilation failed"))?,
                 CacheOutcome::Disabled,
             ),
         };
-        let mut linker = self.linker.clone();
-        let stubbed = stubs::stub_missing_imports(&mut linker, &self.engine, &component)
+        let mut linker = flavor.linker.clone();
+        let stubbed = stubs::stub_missing_imports(&mut linker, &flavor.engine, &component)
             .with_context(|| format!("component `{name}`: cannot link its imports"))?;
         let pre = linker
             .instantiate_pre(&component)
@@ -196,11 +298,16 @@ impl GyreEngine {
     }
 }
 
-fn build_engine(options: &EngineOptions, pooling: bool) -> Result<wasmtime::Engine> {
+fn build_engine(
+    options: &EngineOptions,
+    pooling: bool,
+    concurrent: bool,
+) -> Result<wasmtime::Engine> {
     let mut config = wasmtime::Config::new();
     config
         .wasm_component_model(true)
-        .wasm_component_model_async(true)
+        .wasm_component_model_async(concurrent)
+        .concurrency_support(concurrent)
         .epoch_interruption(true)
         .memory_init_cow(true)
         .parallel_compilation(true);
@@ -230,13 +337,15 @@ fn build_engine(options: &EngineOptions, pooling: bool) -> Result<wasmtime::Engi
         .context("cannot configure the Wasmtime engine")
 }
 
-fn spawn_epoch_ticker(engine: wasmtime::Engine, stop: Arc<AtomicBool>) -> Result<()> {
+fn spawn_epoch_ticker(engines: Vec<wasmtime::Engine>, stop: Arc<AtomicBool>) -> Result<()> {
     std::thread::Builder::new()
         .name("gyre-epoch".into())
         .spawn(move || {
             while !stop.load(Ordering::Relaxed) {
                 std::thread::sleep(EPOCH_TICK);
-                engine.increment_epoch();
+                for engine in &engines {
+                    engine.increment_epoch();
+                }
             }
         })
         .context("cannot start the epoch ticker thread")?;

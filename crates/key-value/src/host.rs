@@ -72,7 +72,10 @@ fn view(host: &mut HostState) -> KvView<'_> {
 
 pub(crate) fn bind(linker: &mut Linker<HostState>) -> Result<()> {
     v2::add_to_linker::<_, KeyValue>(linker, view)?;
-    v3::add_to_linker::<_, KeyValue>(linker, view)?;
+    // Spin 3+ interfaces have `async func`s, for the concurrent engine only.
+    if gyre_engine::supports_concurrency(linker) {
+        v3::add_to_linker::<_, KeyValue>(linker, view)?;
+    }
     wasi_store::add_to_linker::<_, KeyValue>(linker, view)?;
     atomics::add_to_linker::<_, KeyValue>(linker, view)?;
     batch::add_to_linker::<_, KeyValue>(linker, view)?;

@@ -62,7 +62,10 @@ fn view(host: &mut HostState) -> MqttView<'_> {
 
 pub(crate) fn bind(linker: &mut Linker<HostState>) -> Result<()> {
     v2::add_to_linker::<_, Mqtt>(linker, view)?;
-    v3::add_to_linker::<_, Mqtt>(linker, view)?;
+    // Spin 3+ interfaces have `async func`s, for the concurrent engine only.
+    if gyre_engine::supports_concurrency(linker) {
+        v3::add_to_linker::<_, Mqtt>(linker, view)?;
+    }
     Ok(())
 }
 

@@ -61,7 +61,10 @@ fn view(host: &mut HostState) -> MysqlView<'_> {
 
 pub(crate) fn bind(linker: &mut Linker<HostState>) -> Result<()> {
     v2::add_to_linker::<_, Mysql>(linker, view)?;
-    v3::add_to_linker::<_, Mysql>(linker, view)?;
+    // Spin 3+ interfaces have `async func`s, for the concurrent engine only.
+    if gyre_engine::supports_concurrency(linker) {
+        v3::add_to_linker::<_, Mysql>(linker, view)?;
+    }
     Ok(())
 }
 

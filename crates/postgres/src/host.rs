@@ -74,8 +74,11 @@ fn view(host: &mut HostState) -> PostgresView<'_> {
 
 pub(crate) fn bind(linker: &mut Linker<HostState>) -> Result<()> {
     v2::add_to_linker::<_, Postgres>(linker, view)?;
-    v3::add_to_linker::<_, Postgres>(linker, view)?;
-    v4::add_to_linker::<_, Postgres>(linker, view)?;
+    // Spin 3+ interfaces have `async func`s, for the concurrent engine only.
+    if gyre_engine::supports_concurrency(linker) {
+        v3::add_to_linker::<_, Postgres>(linker, view)?;
+        v4::add_to_linker::<_, Postgres>(linker, view)?;
+    }
     Ok(())
 }
 

@@ -64,7 +64,10 @@ fn view(host: &mut HostState) -> RedisView<'_> {
 
 pub(crate) fn bind(linker: &mut Linker<HostState>) -> Result<()> {
     v2::add_to_linker::<_, Redis>(linker, view)?;
-    v3::add_to_linker::<_, Redis>(linker, view)?;
+    // Spin 3+ interfaces have `async func`s, for the concurrent engine only.
+    if gyre_engine::supports_concurrency(linker) {
+        v3::add_to_linker::<_, Redis>(linker, view)?;
+    }
     Ok(())
 }
 
@@ -129,60 +132,60 @@ fn flatten(value: redis::Value, out: &mut Vec<Reply>) -> Result<(), HostError> {
 struct Ops(ConnectionManager);
 
 impl Ops {
+    /// Runs `cmd` on the app's shared connection to the address. Spin
+    /// connects afresh on every `open`, so a guest there never meets a
+    /// connection the server closed while it sat idle (a restarted Redis);
+    /// here such a command fails with a dropped connection, the manager
+    /// reconnects, and the command is sent once more on the new connection.
+    async fn query<T: redis::FromRedisValue>(&mut self, cmd: &redis::Cmd) -> Result<T, HostError> {
+        match cmd.query_async(&mut self.0).await {
+            Err(e) if e.is_connection_dropped() => {
+                tracing::debug!(
+                    "Redis connection dropped ({e}); sending the command again on a new connection"
+                );
+                Ok(cmd.query_async(&mut self.0).await?)
+            }
+            result => Ok(result?),
+        }
+    }
+
     async fn publish(mut self, channel: String, payload: Vec<u8>) -> Result<(), HostError> {
-        let _: i64 = redis::cmd("PUBLISH")
-            .arg(channel)
-            .arg(payload)
-            .query_async(&mut self.0)
+        let _: i64 = self
+            .query(redis::cmd("PUBLISH").arg(channel).arg(payload))
             .await?;
         Ok(())
     }
 
     async fn get(mut self, key: String) -> Result<Option<Vec<u8>>, HostError> {
-        Ok(redis::cmd("GET").arg(key).query_async(&mut self.0).await?)
+        self.query(redis::cmd("GET").arg(key)).await
     }
 
     async fn set(mut self, key: String, value: Vec<u8>) -> Result<(), HostError> {
-        let _: redis::Value = redis::cmd("SET")
-            .arg(key)
-            .arg(value)
-            .query_async(&mut self.0)
-            .await?;
+        let _: redis::Value = self.query(redis::cmd("SET").arg(key).arg(value)).await?;
         Ok(())
     }
 
     async fn incr(mut self, key: String) -> Result<i64, HostError> {
-        Ok(redis::cmd("INCR").arg(key).query_async(&mut self.0).await?)
+        self.query(redis::cmd("INCR").arg(key)).await
     }
 
     async fn del(mut self, keys: Vec<String>) -> Result<u32, HostError> {
         if keys.is_empty() {
             return Ok(0);
         }
-        Ok(redis::cmd("DEL").arg(keys).query_async(&mut self.0).await?)
+        self.query(redis::cmd("DEL").arg(keys)).await
     }
 
     async fn sadd(mut self, key: String, values: Vec<String>) -> Result<u32, HostError> {
-        Ok(redis::cmd("SADD")
-            .arg(key)
-            .arg(values)
-            .query_async(&mut self.0)
-            .await?)
+        self.query(redis::cmd("SADD").arg(key).arg(values)).await
     }
 
     async fn smembers(mut self, key: String) -> Result<Vec<String>, HostError> {
-        Ok(redis::cmd("SMEMBERS")
-            .arg(key)
-            .query_async(&mut self.0)
-            .await?)
+        self.query(redis::cmd("SMEMBERS").arg(key)).await
     }
 
     async fn srem(mut self, key: String, values: Vec<String>) -> Result<u32, HostError> {
-        Ok(redis::cmd("SREM")
-            .arg(key)
-            .arg(values)
-            .query_async(&mut self.0)
-            .await?)
+        self.query(redis::cmd("SREM").arg(key).arg(values)).await
     }
 
     async fn execute(
@@ -197,7 +200,7 @@ impl Ops {
                 Param::Bytes(b) => cmd.arg(b),
             };
         }
-        let value: redis::Value = cmd.query_async(&mut self.0).await?;
+        let value: redis::Value = self.query(&cmd).await?;
         let mut out = Vec::new();
         flatten(value, &mut out)?;
         Ok(out)

@@ -35,7 +35,7 @@ async fn main() -> anyhow::Result<()> {
 
     let started = Instant::now();
     for _ in 0..ITERATIONS {
-        drop(config.new_store(engine.wasmtime(), |_| {})?);
+        drop(config.new_store(loaded.component.engine(), |_| {})?);
     }
     println!(
         "store:                 {:?}",
@@ -44,7 +44,7 @@ async fn main() -> anyhow::Result<()> {
 
     let started = Instant::now();
     for _ in 0..ITERATIONS {
-        let mut store = config.new_store(engine.wasmtime(), |_| {})?;
+        let mut store = config.new_store(loaded.component.engine(), |_| {})?;
         loaded.pre.instantiate_async(&mut store).await?;
     }
     println!(
@@ -53,7 +53,6 @@ async fn main() -> anyhow::Result<()> {
     );
 
     let executor = gyre_trigger_http::executor::ComponentExecutor::new(
-        engine.clone(),
         "bench",
         loaded.component.clone(),
         loaded.pre.clone(),

@@ -21,9 +21,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Result, anyhow, bail};
 use bytes::Bytes;
 use gyre_app::manifest::HttpExecutor;
-use gyre_engine::{
-    ComponentLimits, CpuTimeExceeded, GyreEngine, HostState, InstanceConfig, RequestWatch,
-};
+use gyre_engine::{ComponentLimits, CpuTimeExceeded, HostState, InstanceConfig, RequestWatch};
 use http_body_util::{BodyExt as _, Full};
 use wasmtime::component::{Component, GuestTaskId, InstancePre};
 use wasmtime::{Store, StoreContextMut};
@@ -81,7 +79,9 @@ enum Handler {
 /// A loaded component and how to run it for a request.
 pub struct ComponentExecutor {
     handler: Handler,
-    engine: Arc<GyreEngine>,
+    /// The engine the component was compiled for (synchronous or
+    /// concurrent, chosen at load).
+    engine: wasmtime::Engine,
     config: InstanceConfig,
     limits: ComponentLimits,
 }
@@ -166,7 +166,6 @@ fn detect(exports: &[String]) -> Result<Vec<&'static str>> {
 impl ComponentExecutor {
     /// Detects the handler kind of a loaded component.
     pub fn new(
-        engine: Arc<GyreEngine>,
         id: &str,
         component: Component,
         pre: InstancePre<HostState>,
@@ -176,7 +175,7 @@ impl ComponentExecutor {
     ) -> Result<Self> {
         let exports: Vec<String> = component
             .component_type()
-            .exports(engine.wasmtime())
+            .exports(component.engine())
             .map(|(name, _)| name.to_string())
             .collect();
         let kinds = detect(&exports).map_err(|e| anyhow!("component `{id}`: {e}"))?;
@@ -208,7 +207,7 @@ impl ComponentExecutor {
                     ["wasi-http-0.3"] => {
                         let pre = wasmtime_wasi_http::p3::bindings::ServicePre::new(pre)?;
                         Handler::WasiHttpP3(ProxyHandler::new(ComponentState::new(
-                            &engine,
+                            component.engine(),
                             ProxyPre::P3(pre),
                             &config,
                             ReusePolicy::P3_DEFAULT,
@@ -227,7 +226,7 @@ impl ComponentExecutor {
         };
         Ok(ComponentExecutor {
             handler,
-            engine,
+            engine: component.engine().clone(),
             config,
             limits,
         })
@@ -241,6 +240,11 @@ impl ComponentExecutor {
             Handler::SpinInbound(_) => "fermyon:spin/inbound-http",
             Handler::Wagi(_) => "wagi",
         }
+    }
+
+    /// Whether the component runs as a WAGI (CGI) script.
+    pub(crate) fn is_wagi(&self) -> bool {
+        matches!(self.handler, Handler::Wagi(_))
     }
 
     /// The component id.
@@ -442,7 +446,7 @@ impl ComponentExecutor {
     }
 
     fn new_store(&self) -> Result<Store<HostState>> {
-        self.config.new_store(self.engine.wasmtime(), |_| {})
+        self.config.new_store(&self.engine, |_| {})
     }
 }
 
@@ -498,14 +502,14 @@ pub(crate) struct ComponentState {
 
 impl ComponentState {
     fn new(
-        engine: &GyreEngine,
+        engine: &wasmtime::Engine,
         pre: ProxyPre<HostState>,
         config: &InstanceConfig,
         reuse: ReusePolicy,
         request_timeout: Option<Duration>,
     ) -> Self {
         ComponentState {
-            engine: engine.wasmtime().clone(),
+            engine: engine.clone(),
             id: config.component_id.clone(),
             pre,
             config: config.clone(),

@@ -49,12 +49,9 @@ pub fn prepare<T>(
     headers.remove(CONNECTION);
 
     let route = routed.route;
-    let mut add = |name: &str, value: &str| {
-        if let (Ok(n), Ok(v)) = (
-            HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::from_str(value),
-        ) {
-            headers.append(n, v);
+    let mut add = |name: &'static str, value: &str| {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            headers.append(HeaderName::from_static(name), v);
         }
     };
     add("spin-full-url", &full_url);
@@ -65,7 +62,12 @@ pub fn prepare<T>(
     add("spin-base-path", "/");
     add("spin-client-addr", &routed.client_addr.to_string());
     for (name, value) in &route.params {
-        add(&param_header(name), value);
+        if let (Ok(n), Ok(v)) = (
+            HeaderName::from_bytes(param_header(name).as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
+            headers.append(n, v);
+        }
     }
     Ok(())
 }

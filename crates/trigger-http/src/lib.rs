@@ -145,7 +145,6 @@ impl HttpTrigger {
                                     .await
                                     .context("component loading panicked")??;
                             let exec = executor::ComponentExecutor::new(
-                                engine.clone(),
                                 id,
                                 loaded.component.clone(),
                                 loaded.pre,

@@ -371,13 +371,18 @@ async fn handle(
         tracing::debug!("bad request URI: {e}");
         return empty_response(StatusCode::BAD_REQUEST);
     }
-    let wagi_ctx = WagiContext {
-        client_addr: Some(client_addr),
-        full_url: parts.uri.to_string(),
-        matched_route: route.route.to_string(),
-        component_route: route.component_route.to_string(),
-        path_info: route.path_info.clone(),
-        params: route.params.clone(),
+    // Only a WAGI script reads these (as CGI variables): others skip the copies.
+    let wagi_ctx = if executor.is_wagi() {
+        WagiContext {
+            client_addr: Some(client_addr),
+            full_url: parts.uri.to_string(),
+            matched_route: route.route.to_string(),
+            component_route: route.component_route.to_string(),
+            path_info: route.path_info.clone(),
+            params: route.params.clone(),
+        }
+    } else {
+        WagiContext::default()
     };
     let limits = *executor.limits();
     if let Some(max) = limits.max_request_body

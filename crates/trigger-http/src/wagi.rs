@@ -7,7 +7,7 @@
 use std::net::SocketAddr;
 
 use anyhow::{Result, anyhow};
-use gyre_engine::{GyreEngine, HostState, InstanceConfig};
+use gyre_engine::{HostState, InstanceConfig};
 use http_body_util::{BodyExt as _, Full};
 use wasmtime::component::InstancePre;
 use wasmtime_wasi::p2::bindings::CommandPre;
@@ -42,7 +42,7 @@ impl WagiExecutor {
 
     pub(crate) async fn handle(
         &self,
-        engine: &GyreEngine,
+        engine: &wasmtime::Engine,
         config: &InstanceConfig,
         limits: &gyre_engine::ComponentLimits,
         request: http::Request<WasiBody>,
@@ -64,7 +64,7 @@ impl WagiExecutor {
         );
         let stdout = MemoryOutputPipe::new(MAX_BUFFERED_BODY);
         let stdout_reader = stdout.clone();
-        let mut store = config.new_store(engine.wasmtime(), |b| {
+        let mut store = config.new_store(engine, |b| {
             b.envs(&env);
             b.args(&args);
             b.stdin(MemoryInputPipe::new(body));

@@ -87,10 +87,21 @@ enum Export {
     V3(v3::RedisTriggerPre<HostState>),
 }
 
+impl Export {
+    /// The engine the component was compiled for.
+    fn engine(&self) -> &wasmtime::Engine {
+        match self {
+            Export::V1(pre) => pre.instance_pre().engine(),
+            Export::V3(pre) => pre.instance_pre().engine(),
+        }
+    }
+}
+
 /// One component subscribed to one channel.
 struct Handler {
     id: String,
-    engine: Arc<GyreEngine>,
+    /// The engine the component was compiled for.
+    engine: wasmtime::Engine,
     export: Export,
     config: InstanceConfig,
     filter: MessageFilter,
@@ -129,7 +140,7 @@ impl Handler {
     }
 
     async fn run(&self, payload: Vec<u8>, watch: &Arc<RequestWatch>) -> Result<()> {
-        let mut store = self.config.new_store(self.engine.wasmtime(), |_| {})?;
+        let mut store = self.config.new_store(&self.engine, |_| {})?;
         store.data_mut().watch_request(watch);
         match &self.export {
             Export::V1(pre) => {
@@ -254,7 +265,7 @@ impl RedisTrigger {
             };
             let handler = Arc::new(Handler {
                 id: id.clone(),
-                engine: engine.clone(),
+                engine: export.engine().clone(),
                 export: match &*export {
                     Export::V1(pre) => Export::V1(pre.clone()),
                     Export::V3(pre) => Export::V3(pre.clone()),

@@ -34,7 +34,10 @@ fn state(host: &mut HostState) -> &mut VariablesState {
 
 pub(crate) fn bind(linker: &mut Linker<HostState>) -> Result<()> {
     v2::add_to_linker::<_, Variables>(linker, state)?;
-    v3::add_to_linker::<_, Variables>(linker, state)?;
+    // Spin 3+ interfaces have `async func`s, for the concurrent engine only.
+    if gyre_engine::supports_concurrency(linker) {
+        v3::add_to_linker::<_, Variables>(linker, state)?;
+    }
     wasi_config::add_to_linker::<_, Variables>(linker, state)?;
     Ok(())
 }
