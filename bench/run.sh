@@ -44,23 +44,34 @@ wait_serving() { # wait_serving LOGFILE -> base URL
   echo "server did not start: $(cat "$1")" >&2; exit 1
 }
 
-load() { # load NAME URL -> one table row
+cpu_ticks() { # cpu_ticks PID -> user + system clock ticks the process has used
+  awk '{ print $14 + $15 }' "/proc/$1/stat"
+}
+
+load() { # load NAME URL PID -> one table row (PID: the server, for its CPU time)
   curl -sf "$2" >/dev/null
+  local before after
+  before="$(cpu_ticks "$3")"
   wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency "$2" > "$WORK/wrk.txt"
-  local rps p50 p99
+  after="$(cpu_ticks "$3")"
+  local rps p50 p99 cpu
   rps="$(awk '/Requests\/sec/ {print $2}' "$WORK/wrk.txt")"
   p50="$(awk '$1=="50%" {print $2}' "$WORK/wrk.txt")"
   p99="$(awk '$1=="99%" {print $2}' "$WORK/wrk.txt")"
-  printf '| %s | %s | %s | %s |\n' "$1" "$rps" "$p50" "$p99"
+  # Server CPU time per request: what the load generator's share of the
+  # cores does not blur.
+  cpu="$(awk -v b="$before" -v a="$after" -v r="$rps" -v d="$DURATION" -v hz="$(getconf CLK_TCK)" \
+    'BEGIN { printf "%.1f µs", (a - b) / hz * 1e6 / (r * d) }')"
+  printf '| %s | %s | %s | %s | %s |\n' "$1" "$rps" "$p50" "$p99" "$cpu"
   echo "$rps"  > "$WORK/rps-$1"
 }
 
 echo "## Throughput ($(nproc) cores, wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s, loopback)"
 echo
-echo "| server | requests/s | p50 | p99 |"
-echo "|---|---|---|---|"
+echo "| server | requests/s | p50 | p99 | server CPU per request |"
+echo "|---|---|---|---|---|"
 "$RAW" 127.0.0.1:0 > "$WORK/raw.log" & RAWPID=$!
-load raw-hyper "$(wait_serving "$WORK/raw.log")/"
+load raw-hyper "$(wait_serving "$WORK/raw.log")/" $RAWPID
 kill $RAWPID; wait $RAWPID 2>/dev/null || true
 
 CACHE="$WORK/cache"
@@ -68,15 +79,15 @@ for pair in "tiny:hello-wat:/" "python:py5-http:/hello"; do
   IFS=: read -r name guest path <<<"$pair"
   dir="$(app "$name" "$guest")"
   GYRE_CACHE_DIR="$CACHE" "$GYRE" up -f "$dir" --listen 127.0.0.1:0 -q > "$WORK/$name.log" 2>"$WORK/$name.err" & PID=$!
-  load "gyre-$name" "$(wait_serving "$WORK/$name.log")$path"
+  load "gyre-$name" "$(wait_serving "$WORK/$name.log")$path" $PID
   kill -TERM $PID; wait $PID 2>/dev/null || true
 done
 
 echo
 echo "## Key-value on the default store (Python SDK 5, spin:key-value@3.0.0)"
 echo
-echo "| route | requests/s | p50 | p99 |"
-echo "|---|---|---|---|"
+echo "| route | requests/s | p50 | p99 | server CPU per request |"
+echo "|---|---|---|---|---|"
 mkdir -p "$WORK/kv"
 cat > "$WORK/kv/spin.toml" <<TOML
 spin_manifest_version = 2
@@ -88,9 +99,9 @@ component = { source = "$PWD/target/guests/py5-state.wasm", key_value_stores = [
 TOML
 GYRE_CACHE_DIR="$CACHE" "$GYRE" up -f "$WORK/kv" --listen 127.0.0.1:0 -q --key-value bench=value > "$WORK/kv.log" 2>"$WORK/kv.err" & PID=$!
 base="$(wait_serving "$WORK/kv.log")"
-load "hello" "$base/hello"
-load "kv-get" "$base/kv/get/bench"
-load "kv-set" "$base/kv/set/bench-set"
+load "hello" "$base/hello" $PID
+load "kv-get" "$base/kv/get/bench" $PID
+load "kv-set" "$base/kv/set/bench-set" $PID
 kill -TERM $PID; wait $PID 2>/dev/null || true
 
 raw="$(cat "$WORK/rps-raw-hyper")"; tiny="$(cat "$WORK/rps-gyre-tiny")"
