@@ -15,10 +15,11 @@
 //! (WASI 0.3, the async Spin interfaces) needs Wasmtime's concurrency
 //! support, and an engine with it routes *every* call through its task
 //! machinery — for a tiny WASI 0.2 component that never uses it, 4 µs more
-//! per request in process and 10 µs more server CPU under load. So a component that validates and links without it runs
-//! on the *synchronous* engine; one that needs it runs on the *concurrent*
-//! engine. Which one a component got is remembered next to its compiled
-//! code, so a warm start decides with one file lookup.
+//! per request in process and 10 µs more server CPU under load. So a
+//! component that validates and links without it runs on the *synchronous*
+//! engine; one that needs it runs on the *concurrent* engine. Which one a
+//! component got is remembered next to its compiled code, so a warm start
+//! decides with one file lookup.
 
 mod cache;
 mod componentize;
@@ -215,12 +216,6 @@ impl GyreEngine {
             pooling,
             ticker_stop,
         })
-    }
-
-    /// The engine with component-model async, on which every component can
-    /// run. A loaded component's own engine is `component.engine()`.
-    pub fn wasmtime(&self) -> &wasmtime::Engine {
-        &self.concurrent.engine
     }
 
     /// Whether the pooling allocator is in use.

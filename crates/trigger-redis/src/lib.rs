@@ -100,8 +100,6 @@ impl Export {
 /// One component subscribed to one channel.
 struct Handler {
     id: String,
-    /// The engine the component was compiled for.
-    engine: wasmtime::Engine,
     export: Export,
     config: InstanceConfig,
     filter: MessageFilter,
@@ -140,7 +138,7 @@ impl Handler {
     }
 
     async fn run(&self, payload: Vec<u8>, watch: &Arc<RequestWatch>) -> Result<()> {
-        let mut store = self.config.new_store(&self.engine, |_| {})?;
+        let mut store = self.config.new_store(self.export.engine(), |_| {})?;
         store.data_mut().watch_request(watch);
         match &self.export {
             Export::V1(pre) => {
@@ -265,7 +263,6 @@ impl RedisTrigger {
             };
             let handler = Arc::new(Handler {
                 id: id.clone(),
-                engine: export.engine().clone(),
                 export: match &*export {
                     Export::V1(pre) => Export::V1(pre.clone()),
                     Export::V3(pre) => Export::V3(pre.clone()),
