@@ -81,14 +81,20 @@ pub fn resolve_manifest_path(path: Option<&Path>) -> Result<PathBuf> {
     }
 }
 
-/// Loads and validates the application whose manifest is at `manifest_path`.
-pub async fn load(manifest_path: &Path, options: &LoadOptions) -> Result<App> {
-    let manifest = gyre_manifest::load(manifest_path)?;
-    let dir = manifest_path
+/// The directory relative paths of the manifest at `manifest_path` start
+/// from (`.` for a bare file name).
+pub fn app_dir(manifest_path: &Path) -> PathBuf {
+    manifest_path
         .parent()
         .map(Path::to_path_buf)
         .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or_else(|| PathBuf::from("."));
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// Loads and validates the application whose manifest is at `manifest_path`.
+pub async fn load(manifest_path: &Path, options: &LoadOptions) -> Result<App> {
+    let manifest = gyre_manifest::load(manifest_path)?;
+    let dir = app_dir(manifest_path);
     let dir =
         std::fs::canonicalize(&dir).with_context(|| format!("cannot resolve {}", dir.display()))?;
     let work_dir = tempfile::Builder::new()

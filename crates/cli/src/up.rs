@@ -27,14 +27,14 @@ Examples:
 pub(crate) struct UpArgs {
     /// The application: a spin.toml, or a directory holding one.
     #[arg(short = 'f', long = "from", value_name = "APPLICATION")]
-    from: Option<PathBuf>,
+    pub(crate) from: Option<PathBuf>,
 
     /// Address to listen on (port 0 picks a free port).
     #[arg(long, env = "SPIN_HTTP_LISTEN_ADDR", default_value = "127.0.0.1:3000")]
     listen: String,
 
     /// Environment variable for every component, as KEY=VALUE (repeatable).
-    #[arg(short = 'e', long = "env", value_name = "KEY=VALUE", value_parser = parse_key_value)]
+    #[arg(short = 'e', long = "env", value_name = "KEY=VALUE", value_parser = crate::parse_key_value)]
     env: Vec<(String, String)>,
 
     /// Directory for application state (default: `.spin` next to the manifest).
@@ -91,14 +91,14 @@ pub(crate) struct UpArgs {
 
     /// Runtime config file: key-value stores, SQLite databases, variables providers.
     #[arg(long, env = "RUNTIME_CONFIG_FILE", value_name = "FILE")]
-    runtime_config_file: Option<PathBuf>,
+    pub(crate) runtime_config_file: Option<PathBuf>,
 
     /// Application variable value: KEY=VALUE, KEY=@file, or @file.json / @file.toml (repeatable).
     #[arg(long = "variable", value_name = "KEY=VALUE")]
     variables: Vec<String>,
 
     /// Set a key in the default key-value store before serving, as KEY=VALUE (repeatable).
-    #[arg(long = "key-value", value_name = "KEY=VALUE", value_parser = parse_key_value)]
+    #[arg(long = "key-value", value_name = "KEY=VALUE", value_parser = crate::parse_key_value)]
     key_values: Vec<(String, String)>,
 
     /// SQL to run against the default database before serving: "SQL" or @file.sql (repeatable).
@@ -114,13 +114,6 @@ pub(crate) struct UpArgs {
 enum Format {
     Plain,
     Json,
-}
-
-fn parse_key_value(s: &str) -> Result<(String, String), String> {
-    match s.split_once('=') {
-        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
-        _ => Err(format!("expected KEY=VALUE, got {s:?}")),
-    }
 }
 
 fn parse_size(s: &str) -> Result<u64, String> {
@@ -255,12 +248,20 @@ impl OutputEcho for TerminalEcho {
 }
 
 pub(crate) fn run(args: UpArgs) -> Result<ExitCode> {
+    run_with_reloads(args, None)
+}
+
+/// Runs `up`, also reloading whenever `reloads` (the watcher) asks.
+pub(crate) fn run_with_reloads(
+    args: UpArgs,
+    reloads: Option<tokio::sync::mpsc::UnboundedReceiver<Reload>>,
+) -> Result<ExitCode> {
     init_logging();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(up(args))?;
+    runtime.block_on(up(args, reloads))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -276,36 +277,63 @@ fn init_logging() {
         .try_init();
 }
 
-async fn up(args: UpArgs) -> Result<()> {
-    let started = Instant::now();
-    let listen = parse_listen(&args.listen)?;
-    let manifest_path = gyre_app::resolve_manifest_path(args.from.as_deref())?;
-    let compile_cache = args
-        .cache_dir
-        .clone()
-        .or_else(gyre_engine::default_cache_dir);
+/// What a running `up` can be asked to reload, while it keeps serving.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Reload {
+    /// Reread the manifest, the runtime config and every source (SIGHUP,
+    /// a manifest edit, a changed `files` directory).
+    App,
+    /// Recompile these components from their source files; nothing else
+    /// changes.
+    Components(Vec<String>),
+}
+
+/// The application as loaded from disk, up to (not including) its
+/// triggers: what a whole-app reload builds afresh.
+struct LoadedApp {
+    app: Arc<gyre_app::App>,
+    capabilities: AppCapabilities,
+    local_services: Arc<gyre_outbound_http::LocalServices>,
+    resolver: Arc<gyre_variables::Resolver>,
+    limits: gyre_engine::AppLimits,
+    server_limits: gyre_trigger_http::ServerLimits,
+    log_dir: Option<PathBuf>,
+}
+
+/// What stays for the life of the process: the engines, guest output,
+/// the arguments.
+struct Session {
+    args: UpArgs,
+    manifest_path: PathBuf,
+    download_cache: Option<PathBuf>,
+    engine: Arc<GyreEngine>,
+    hub: OutputHub,
+}
+
+async fn load_app(
+    args: &UpArgs,
+    manifest_path: &std::path::Path,
+    download_cache: Option<PathBuf>,
+) -> Result<LoadedApp> {
     let app = gyre_app::load(
-        &manifest_path,
+        manifest_path,
         &gyre_app::LoadOptions {
             env: args.env.clone(),
-            // Downloaded sources sit beside the compiled-code cache.
-            download_cache: compile_cache
-                .as_deref()
-                .map(|d| d.with_file_name("downloads")),
+            download_cache,
         },
     )
     .await?;
     for warning in &app.manifest.warnings {
         tracing::warn!("{warning}");
     }
-    let has_http = app.manifest.http_triggers().next().is_some();
-    if !has_http && app.manifest.redis_triggers().next().is_none() {
+    if app.manifest.http_triggers().next().is_none()
+        && app.manifest.redis_triggers().next().is_none()
+    {
         bail!(
             "No triggers in app: add an `[[trigger.http]]` or `[[trigger.redis]]` to {}",
             manifest_path.display()
         );
     }
-
     let runtime_config = match &args.runtime_config_file {
         Some(path) => gyre_manifest::load_runtime_config(path)?,
         None => gyre_manifest::RuntimeConfig::default(),
@@ -328,11 +356,133 @@ async fn up(args: UpArgs) -> Result<()> {
         (None, None) => state_dir.as_ref().map(|d| d.join("logs")),
     };
     let (capabilities, local_services, resolver) =
-        configure_capabilities(&args, &app, &runtime_config, state_dir.as_deref()).await?;
+        configure_capabilities(args, &app, &runtime_config, state_dir.as_deref()).await?;
+    let (limits, server_limits) = resolve_limits(args, &app, &runtime_config)?;
+    Ok(LoadedApp {
+        app: Arc::new(app),
+        capabilities,
+        local_services,
+        resolver,
+        limits,
+        server_limits,
+        log_dir,
+    })
+}
 
-    let (limits, server_limits) = resolve_limits(&args, &app, &runtime_config)?;
-    let largest_memory = std::iter::once(&limits.default)
-        .chain(limits.components.values())
+/// Compiles and links the app's triggers, logging what each component is.
+async fn load_triggers(
+    session: &Session,
+    loaded: &LoadedApp,
+    truncate_logs: bool,
+) -> Result<(
+    Option<HttpTrigger>,
+    Option<gyre_trigger_redis::RedisTrigger>,
+)> {
+    let engine = &session.engine;
+    let slow_notice = tokio::spawn(async {
+        tokio::time::sleep(Duration::from_millis(1250)).await;
+        tracing::info!("Preparing Wasm modules is taking a few seconds...");
+    });
+    let http = if loaded.app.manifest.http_triggers().next().is_some() {
+        let load_options = HttpLoadOptions {
+            output: &session.hub,
+            log_dir: loaded.log_dir.clone(),
+            truncate_logs,
+            limits: &loaded.limits,
+            capabilities: &loaded.capabilities,
+        };
+        let (trigger, reports) = HttpTrigger::load(engine, &loaded.app, &load_options).await?;
+        for report in &reports {
+            report_component(report);
+        }
+        for warning in trigger.warnings() {
+            tracing::warn!("{warning}");
+        }
+        Some(trigger)
+    } else {
+        None
+    };
+    let redis = gyre_trigger_redis::RedisTrigger::load(
+        engine,
+        &loaded.app,
+        &gyre_trigger_redis::RedisLoadOptions {
+            output: &session.hub,
+            log_dir: loaded.log_dir.clone(),
+            truncate_logs,
+            limits: &loaded.limits,
+            capabilities: &loaded.capabilities,
+            resolver: &loaded.resolver,
+        },
+    )
+    .await?;
+    slow_notice.abort();
+    let redis = redis.map(|(trigger, reports)| {
+        for report in &reports {
+            tracing::info!("component `{}` ({}): loaded", report.id, report.handler);
+            report_stubbed(&report.id, &report.stubbed);
+        }
+        trigger
+    });
+    Ok((http, redis))
+}
+
+fn report_component(report: &gyre_trigger_http::ComponentReport) {
+    let how = match report.cache {
+        CacheOutcome::Hit => "compiled code loaded from cache",
+        CacheOutcome::Miss => "compiled and cached",
+        CacheOutcome::Disabled => "compiled (cache off)",
+    };
+    tracing::info!(
+        "component `{}` ({}): {how} in {} ms",
+        report.id,
+        report.handler,
+        report.load_time.as_millis()
+    );
+    report_stubbed(&report.id, &report.stubbed);
+}
+
+/// One generation of the Redis trigger: stopped when a reload replaces it
+/// or the process stops.
+struct RedisRun {
+    stop: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<Result<()>>,
+}
+
+fn start_redis(
+    trigger: gyre_trigger_redis::RedisTrigger,
+    process_stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<RedisRun> {
+    print_channels(&trigger.active_channels())?;
+    let (stop, mut own_stop) = tokio::sync::watch::channel(false);
+    let mut process_stop = process_stop;
+    let task = tokio::spawn(trigger.run(async move {
+        tokio::select! {
+            _ = own_stop.wait_for(|s| *s) => {}
+            _ = process_stop.wait_for(|s| *s) => {}
+        }
+    }));
+    Ok(RedisRun { stop, task })
+}
+
+async fn up(
+    args: UpArgs,
+    mut reloads: Option<tokio::sync::mpsc::UnboundedReceiver<Reload>>,
+) -> Result<()> {
+    let started = Instant::now();
+    let listen = parse_listen(&args.listen)?;
+    let manifest_path = gyre_app::resolve_manifest_path(args.from.as_deref())?;
+    let compile_cache = args
+        .cache_dir
+        .clone()
+        .or_else(gyre_engine::default_cache_dir);
+    // Downloaded sources sit beside the compiled-code cache.
+    let download_cache = compile_cache
+        .as_deref()
+        .map(|d| d.with_file_name("downloads"));
+    let loaded = load_app(&args, &manifest_path, download_cache.clone()).await?;
+
+    let largest_memory = std::iter::once(&loaded.limits.default)
+        .chain(loaded.limits.components.values())
         .map(|l| l.instance.max_memory_bytes)
         .max()
         .unwrap_or(0);
@@ -354,16 +504,7 @@ async fn up(args: UpArgs) -> Result<()> {
     };
     let engine = Arc::new(GyreEngine::with_capabilities(
         &engine_options,
-        &[
-            &gyre_key_value::KeyValueCapability,
-            &gyre_sqlite::SqliteCapability,
-            &gyre_variables::VariablesCapability,
-            &gyre_redis::RedisCapability,
-            &gyre_postgres::PostgresCapability,
-            &gyre_mysql::MysqlCapability,
-            &gyre_mqtt::MqttCapability,
-            &gyre_outbound_http::SpinHttpCapability,
-        ],
+        &capabilities(),
     )?);
     let echo: Option<Arc<dyn OutputEcho>> = if args.quiet {
         None
@@ -371,64 +512,16 @@ async fn up(args: UpArgs) -> Result<()> {
         Some(Arc::new(TerminalEcho))
     };
     let hub = OutputHub::new(echo)?;
-
-    let slow_notice = tokio::spawn(async {
-        tokio::time::sleep(Duration::from_millis(1250)).await;
-        tracing::info!("Preparing Wasm modules is taking a few seconds...");
-    });
-    let load_options = HttpLoadOptions {
-        output: &hub,
-        log_dir: log_dir.clone(),
-        truncate_logs: args.truncate_logs,
-        limits: &limits,
-        capabilities: &capabilities,
+    let session = Session {
+        manifest_path,
+        download_cache,
+        engine,
+        hub,
+        args,
     };
-    let http = if has_http {
-        let (trigger, reports) = HttpTrigger::load(&engine, &app, &load_options).await?;
-        local_services.set_dispatcher(trigger.chain_dispatcher());
-        for report in &reports {
-            let how = match report.cache {
-                CacheOutcome::Hit => "compiled code loaded from cache",
-                CacheOutcome::Miss => "compiled and cached",
-                CacheOutcome::Disabled => "compiled (cache off)",
-            };
-            tracing::info!(
-                "component `{}` ({}): {how} in {} ms",
-                report.id,
-                report.handler,
-                report.load_time.as_millis()
-            );
-            report_stubbed(&report.id, &report.stubbed);
-        }
-        for warning in trigger.warnings() {
-            tracing::warn!("{warning}");
-        }
-        Some(trigger)
-    } else {
-        None
-    };
-    let redis = gyre_trigger_redis::RedisTrigger::load(
-        &engine,
-        &app,
-        &gyre_trigger_redis::RedisLoadOptions {
-            output: &hub,
-            log_dir,
-            truncate_logs: args.truncate_logs,
-            limits: &limits,
-            capabilities: &capabilities,
-            resolver: &resolver,
-        },
-    )
-    .await?;
-    slow_notice.abort();
-    if let Some((_, reports)) = &redis {
-        for report in reports {
-            tracing::info!("component `{}` ({}): loaded", report.id, report.handler);
-            report_stubbed(&report.id, &report.stubbed);
-        }
-    }
+    let (http, redis) = load_triggers(&session, &loaded, session.args.truncate_logs).await?;
 
-    // Both triggers stop on the same signal.
+    // Every part stops on the same signal.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         shutdown_signal().await;
@@ -438,56 +531,220 @@ async fn up(args: UpArgs) -> Result<()> {
         let _ = rx.wait_for(|stop| *stop).await;
     };
 
-    let http_task = match http {
-        Some(trigger) => {
-            let routes = trigger.routes().to_vec();
-            let server = trigger
-                .bind(
-                    listen,
-                    ServeOptions {
-                        shutdown_grace: Duration::from_secs(args.shutdown_grace),
-                        limits: server_limits,
-                    },
-                )
-                .await?;
-            local_services.set_self_addr(server.local_addr());
-            let base_url = format!("http://{}", server.local_addr());
-            print_listing(args.format, &base_url, &routes)?;
-            Some(server.serve(stopped(stop_rx.clone())))
-        }
-        None => None,
-    };
-    let redis_task = match redis {
-        Some((trigger, _)) => {
-            print_channels(&trigger.active_channels())?;
-            Some(trigger.run(stopped(stop_rx.clone())))
-        }
+    let mut http_server = None;
+    if let Some(trigger) = http {
+        let routes = trigger.routes().to_vec();
+        let live = gyre_trigger_http::LiveTrigger::new(trigger);
+        loaded
+            .local_services
+            .set_dispatcher(live.chain_dispatcher());
+        let server = live
+            .bind(
+                listen,
+                ServeOptions {
+                    shutdown_grace: Duration::from_secs(session.args.shutdown_grace),
+                    limits: loaded.server_limits,
+                },
+            )
+            .await?;
+        let addr = server.local_addr();
+        loaded.local_services.set_self_addr(addr);
+        let base_url = format!("http://{addr}");
+        print_listing(session.args.format, &base_url, &routes)?;
+        let task = tokio::spawn(server.serve(stopped(stop_rx.clone())));
+        http_server = Some((live, addr, task));
+    }
+    let mut redis_run = match redis {
+        Some(trigger) => Some(start_redis(trigger, stop_rx.clone())?),
         None => None,
     };
     tracing::info!("ready in {} ms", started.elapsed().as_millis());
-    let (http_result, redis_result) = tokio::join!(
-        async {
-            match http_task {
-                Some(task) => task.await,
-                None => Ok(()),
-            }
-        },
-        async {
-            match redis_task {
-                Some(task) => task.await,
-                None => Ok(()),
-            }
+
+    // Serve, reloading on SIGHUP and whenever the watcher asks.
+    let mut hangup = hangup_signal()?;
+    let mut current = loaded;
+    loop {
+        let request = tokio::select! {
+            () = stopped(stop_rx.clone()) => break,
+            Some(()) = hangup.recv() => Reload::App,
+            Some(request) = async {
+                match reloads.as_mut() {
+                    Some(r) => r.recv().await,
+                    None => std::future::pending().await,
+                }
+            } => request,
+        };
+        let started = Instant::now();
+        let outcome = reload(
+            &session,
+            &mut current,
+            http_server.as_ref().map(|(live, addr, _)| (live, *addr)),
+            &mut redis_run,
+            &stop_rx,
+            &request,
+        )
+        .await;
+        match outcome {
+            Ok(what) => eprintln!(
+                "{} reloaded {what} in {} ms",
+                crate::term::ok_mark(),
+                started.elapsed().as_millis()
+            ),
+            Err(e) => eprintln!(
+                "{} reload failed; still serving the previous version: {e:#}",
+                crate::term::fail_mark()
+            ),
         }
-    );
-    http_result?;
-    redis_result?;
-    let dropped = hub.dropped_bytes();
+    }
+
+    if let Some((_, _, task)) = http_server {
+        task.await.context("the HTTP server task failed")??;
+    }
+    if let Some(run) = redis_run {
+        run.task.await.context("the Redis trigger task failed")??;
+    }
+    let dropped = session.hub.dropped_bytes();
     if dropped > 0 {
         tracing::warn!(
             "{dropped} bytes of component output were dropped because they came faster than they could be written"
         );
     }
     Ok(())
+}
+
+/// Builds the new version off the request path and swaps it in; returns
+/// what was reloaded, for the one line the user sees. On an error the
+/// running version is untouched.
+async fn reload(
+    session: &Session,
+    current: &mut LoadedApp,
+    http: Option<(&gyre_trigger_http::LiveTrigger, SocketAddr)>,
+    redis_run: &mut Option<RedisRun>,
+    process_stop: &tokio::sync::watch::Receiver<bool>,
+    request: &Reload,
+) -> Result<String> {
+    if let Reload::Components(ids) = request {
+        let redis_ids: Vec<&String> = ids
+            .iter()
+            .filter(|id| {
+                current
+                    .app
+                    .manifest
+                    .redis_triggers()
+                    .any(|(t, _)| t.component.as_deref() == Some(id.as_str()))
+            })
+            .collect();
+        if let (Some((live, _)), true) = (http, redis_ids.is_empty()) {
+            let serving = live.current();
+            let mut next: Option<HttpTrigger> = None;
+            for id in ids {
+                let source =
+                    crate::check::local_source(&current.app.manifest, &current.app.dir, id)
+                        .with_context(|| {
+                            format!("component `{id}` has no local source to reload")
+                        })?;
+                let wasm = std::fs::read(&source).with_context(|| {
+                    format!("component `{id}`: cannot read {}", source.display())
+                })?;
+                let base = next.as_ref().unwrap_or(&serving);
+                let (replaced, report) = base.replace_component(&session.engine, id, wasm).await?;
+                report_component(&report);
+                next = Some(replaced);
+            }
+            if let Some(trigger) = next {
+                live.replace(trigger);
+            }
+            let names: Vec<String> = ids.iter().map(|id| format!("`{id}`")).collect();
+            return Ok(format!(
+                "component{} {}",
+                if ids.len() == 1 { "" } else { "s" },
+                names.join(", ")
+            ));
+        }
+    }
+    // The whole application, from disk.
+    let loaded = load_app(
+        &session.args,
+        &session.manifest_path,
+        session.download_cache.clone(),
+    )
+    .await?;
+    let (http_trigger, redis_trigger) = load_triggers(session, &loaded, false).await?;
+    match (http, http_trigger) {
+        (Some((live, addr)), Some(trigger)) => {
+            loaded
+                .local_services
+                .set_dispatcher(live.chain_dispatcher());
+            loaded.local_services.set_self_addr(addr);
+            let routes = trigger.routes().to_vec();
+            live.replace(trigger);
+            for r in &routes {
+                let path = r.route.strip_suffix("/...").unwrap_or(&r.route);
+                tracing::debug!(
+                    "route {}{} -> {}",
+                    path,
+                    if r.wildcard { "/..." } else { "" },
+                    r.id
+                );
+            }
+        }
+        (None, Some(_)) => bail!(
+            "the manifest now has HTTP triggers, but this process started without any: restart `gyre up` to serve HTTP"
+        ),
+        (Some(_), None) => bail!(
+            "the manifest no longer has HTTP triggers; the listener stays up with the previous routes: restart `gyre up` to stop serving HTTP"
+        ),
+        (None, None) => {}
+    }
+    // Redis subscriptions move to the new version (messages published in
+    // between are not delivered twice; pub/sub keeps nothing for absent
+    // subscribers).
+    if let Some(run) = redis_run.take() {
+        let _ = run.stop.send(true);
+        let _ = run.task.await;
+    }
+    if let Some(trigger) = redis_trigger {
+        *redis_run = Some(start_redis(trigger, process_stop.clone())?);
+    }
+    *current = loaded;
+    Ok(format!(
+        "application `{}`",
+        current.app.manifest.application.name
+    ))
+}
+
+/// SIGHUP, where there is one.
+fn hangup_signal() -> Result<tokio::sync::mpsc::UnboundedReceiver<()>> {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    #[cfg(unix)]
+    {
+        let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+            .context("cannot listen for SIGHUP")?;
+        tokio::spawn(async move {
+            while hup.recv().await.is_some() {
+                if tx.send(()).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    #[cfg(not(unix))]
+    drop(tx);
+    Ok(rx)
+}
+
+/// Every host capability Gyre binds into its linkers.
+pub(crate) fn capabilities() -> [&'static dyn gyre_engine::Capability; 8] {
+    [
+        &gyre_key_value::KeyValueCapability,
+        &gyre_sqlite::SqliteCapability,
+        &gyre_variables::VariablesCapability,
+        &gyre_redis::RedisCapability,
+        &gyre_postgres::PostgresCapability,
+        &gyre_mysql::MysqlCapability,
+        &gyre_mqtt::MqttCapability,
+        &gyre_outbound_http::SpinHttpCapability,
+    ]
 }
 
 /// The per-application step of every host capability: open stores and

@@ -164,6 +164,22 @@ pub struct LoadedComponent {
     pub cache: CacheOutcome,
 }
 
+impl LoadedComponent {
+    /// The component's export names, e.g. `wasi:http/handler@0.3.0`.
+    pub fn exports(&self) -> Vec<String> {
+        self.component
+            .component_type()
+            .exports(self.component.engine())
+            .map(|(name, _)| name.to_string())
+            .collect()
+    }
+
+    /// Whether it runs on the engine with component-model async.
+    pub fn on_concurrent_engine(&self) -> bool {
+        self.component.engine().get_concurrency_support()
+    }
+}
+
 impl GyreEngine {
     /// Builds the engine with WASI and wasi:http only.
     pub fn new(options: &EngineOptions) -> Result<Self> {

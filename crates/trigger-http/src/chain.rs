@@ -3,21 +3,21 @@
 //! is the whole path, the matched route `/...`, the client `0.0.0.0:0`).
 //! Private components (`route = { private = true }`) are reachable too.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::Weak;
 
 use gyre_outbound_http::{BoxFuture, LocalDispatch};
 use http_body_util::BodyExt as _;
 use wasmtime_wasi_http::{Error as HttpError, WasiBody};
 
-use crate::executor::ComponentExecutor;
 use crate::headers::{self, RoutedRequest};
 use crate::routes::RouteMatch;
 use crate::wagi::WagiContext;
 
+/// Looks the component up in the trigger current at dispatch time (weakly
+/// held: the trigger's own capabilities hold this dispatcher).
 pub(crate) struct ChainDispatcher {
-    pub(crate) components: HashMap<String, Arc<ComponentExecutor>>,
+    pub(crate) live: Weak<arc_swap::ArcSwap<crate::HttpTrigger>>,
 }
 
 impl LocalDispatch for ChainDispatcher {
@@ -26,7 +26,10 @@ impl LocalDispatch for ChainDispatcher {
         component: &str,
         request: http::Request<WasiBody>,
     ) -> BoxFuture<Result<http::Response<WasiBody>, HttpError>> {
-        let executor = self.components.get(component).cloned();
+        let executor = self
+            .live
+            .upgrade()
+            .and_then(|live| live.load().components.get(component).cloned());
         Box::pin(async move {
             let Some(executor) = executor else {
                 return Err(HttpError::DestinationNotFound);

@@ -163,6 +163,46 @@ fn detect(exports: &[String]) -> Result<Vec<&'static str>> {
     Ok(kinds)
 }
 
+/// The one handler an HTTP trigger can call among `kinds`, or why there is
+/// none (the error reads after "component `id`").
+fn select(kinds: &[&'static str], wagi: bool) -> Result<&'static str> {
+    if wagi {
+        if kinds.contains(&"wasi-cli-run") {
+            return Ok("wasi-cli-run");
+        }
+        bail!(
+            "has no wasi command interface for the wagi executor \
+             (WAGI components are WASI commands exporting `wasi:cli/run` or `_start`)"
+        );
+    }
+    let http: Vec<&str> = kinds
+        .iter()
+        .copied()
+        .filter(|k| *k != "wasi-cli-run")
+        .collect();
+    match http.as_slice() {
+        [] => bail!(
+            "exports no HTTP handler; it must export one of: \
+             wasi:http/incoming-handler@0.2.x, wasi:http/handler@0.3.0, fermyon:spin/inbound-http \
+             (or use `executor = {{ type = \"wagi\" }}` for a WASI command)"
+        ),
+        [one] => Ok(*one),
+        _ => bail!("exports multiple different handlers ({})", http.join(", ")),
+    }
+}
+
+/// The handler an HTTP trigger would call among a component's export
+/// names, as `gyre doctor` shows it, or why there is none.
+pub fn describe_handler(exports: &[String], wagi: bool) -> Result<&'static str> {
+    let kinds = detect(exports)?;
+    Ok(match select(&kinds, wagi)? {
+        "wasi-http-0.2" => "wasi:http/incoming-handler@0.2",
+        "wasi-http-0.3" => "wasi:http/handler@0.3.0",
+        "spin-inbound-http" => "fermyon:spin/inbound-http",
+        _ => "wagi (wasi:cli/run)",
+    })
+}
+
 impl ComponentExecutor {
     /// Detects the handler kind of a loaded component.
     pub fn new(
@@ -179,50 +219,27 @@ impl ComponentExecutor {
             .map(|(name, _)| name.to_string())
             .collect();
         let kinds = detect(&exports).map_err(|e| anyhow!("component `{id}`: {e}"))?;
+        let wagi = matches!(executor, HttpExecutor::Wagi { .. });
+        let kind = select(&kinds, wagi).map_err(|e| anyhow!("component `{id}` {e}"))?;
         let handler = match executor {
-            HttpExecutor::Wagi { argv } => {
-                if !kinds.contains(&"wasi-cli-run") {
-                    bail!(
-                        "component `{id}`: failed to find wasi command interface for wagi executor \
-                         (WAGI components are WASI commands exporting `wasi:cli/run` or `_start`)"
-                    );
+            HttpExecutor::Wagi { argv } => Handler::Wagi(WagiExecutor::new(pre, argv.clone())?),
+            HttpExecutor::Http => match kind {
+                "wasi-http-0.2" => {
+                    Handler::WasiHttpP2(wasmtime_wasi_http::p2::bindings::ProxyPre::new(pre)?)
                 }
-                Handler::Wagi(WagiExecutor::new(pre, argv.clone())?)
-            }
-            HttpExecutor::Http => {
-                let http_kinds: Vec<&str> = kinds
-                    .iter()
-                    .copied()
-                    .filter(|k| *k != "wasi-cli-run")
-                    .collect();
-                match http_kinds.as_slice() {
-                    [] => bail!(
-                        "component `{id}` exports no HTTP handler; it must export one of: \
-                         wasi:http/incoming-handler@0.2.x, wasi:http/handler@0.3.0, fermyon:spin/inbound-http \
-                         (or use `executor = {{ type = \"wagi\" }}` for a WASI command)"
-                    ),
-                    ["wasi-http-0.2"] => {
-                        Handler::WasiHttpP2(wasmtime_wasi_http::p2::bindings::ProxyPre::new(pre)?)
-                    }
-                    ["wasi-http-0.3"] => {
-                        let pre = wasmtime_wasi_http::p3::bindings::ServicePre::new(pre)?;
-                        Handler::WasiHttpP3(ProxyHandler::new(ComponentState::new(
-                            component.engine(),
-                            ProxyPre::P3(pre),
-                            &config,
-                            ReusePolicy::P3_DEFAULT,
-                            limits.request_timeout,
-                        )))
-                    }
-                    ["spin-inbound-http"] => {
-                        Handler::SpinInbound(spin_inbound::SpinHttpPre::new(pre)?)
-                    }
-                    _ => bail!(
-                        "component `{id}` exports multiple different handlers ({})",
-                        http_kinds.join(", ")
-                    ),
+                "wasi-http-0.3" => {
+                    let pre = wasmtime_wasi_http::p3::bindings::ServicePre::new(pre)?;
+                    Handler::WasiHttpP3(ProxyHandler::new(ComponentState::new(
+                        component.engine(),
+                        ProxyPre::P3(pre),
+                        &config,
+                        ReusePolicy::P3_DEFAULT,
+                        limits.request_timeout,
+                    )))
                 }
-            }
+                "spin-inbound-http" => Handler::SpinInbound(spin_inbound::SpinHttpPre::new(pre)?),
+                other => bail!("component `{id}`: no executor for handler kind `{other}`"),
+            },
         };
         Ok(ComponentExecutor {
             handler,
@@ -230,6 +247,11 @@ impl ComponentExecutor {
             config,
             limits,
         })
+    }
+
+    /// What each instance is built with.
+    pub fn config(&self) -> &InstanceConfig {
+        &self.config
     }
 
     /// The handler kind, for logs.

@@ -78,7 +78,20 @@ pub(crate) enum RouteTarget {
     Static(StaticResponse),
 }
 
-/// The loaded HTTP trigger of an application.
+/// Where a route leads, before executors are attached: kept so a trigger
+/// can be rebuilt around one replaced component.
+#[derive(Clone)]
+enum TargetSpec {
+    Component(ExecutorKey),
+    Static(StaticResponse),
+}
+
+/// A component as one executor kind runs it: `(id, is WAGI)`.
+type ExecutorKey = (String, bool);
+
+/// The loaded HTTP trigger of an application: an immutable value. A reload
+/// builds a new one ([`HttpTrigger::load`], [`HttpTrigger::replace_component`])
+/// and swaps it in through a [`LiveTrigger`].
 pub struct HttpTrigger {
     pub(crate) router: routes::Router<RouteTarget>,
     pub(crate) routes: Vec<RouteInfo>,
@@ -87,19 +100,24 @@ pub struct HttpTrigger {
     pub(crate) warnings: Vec<String>,
     /// Every loaded component (non-WAGI executors), for service chaining.
     pub(crate) components: HashMap<String, Arc<executor::ComponentExecutor>>,
+    executors: HashMap<ExecutorKey, (Arc<executor::ComponentExecutor>, HttpExecutor)>,
+    specs: Vec<(String, TargetSpec)>,
+    /// The application this was loaded from (its copied `files` live as
+    /// long as a request may still use this trigger).
+    app: Arc<App>,
 }
 
 impl HttpTrigger {
     /// Compiles and links every component an HTTP trigger leads to.
     pub async fn load(
         engine: &Arc<GyreEngine>,
-        app: &App,
+        app: &Arc<App>,
         options: &HttpLoadOptions<'_>,
     ) -> Result<(Self, Vec<ComponentReport>)> {
-        let mut executors: HashMap<(String, bool), Arc<executor::ComponentExecutor>> =
+        let mut executors: HashMap<ExecutorKey, (Arc<executor::ComponentExecutor>, HttpExecutor)> =
             HashMap::new();
         let mut reports = Vec::new();
-        let mut route_entries = Vec::new();
+        let mut specs = Vec::new();
         let mut route_infos = Vec::new();
 
         for (trigger, http) in app.manifest.http_triggers() {
@@ -117,56 +135,38 @@ impl HttpTrigger {
                         id.clone(),
                         matches!(http.executor, HttpExecutor::Wagi { .. }),
                     );
-                    let exec = match executors.get(&key) {
-                        Some(e) => e.clone(),
-                        None => {
-                            let component = app
-                                .components
-                                .get(id)
-                                .with_context(|| format!("component `{id}` was not loaded"))?;
-                            let config = InstanceConfig {
-                                component_id: Arc::from(id.as_str()),
-                                env: component.env.clone(),
-                                root_dir: component.root_dir.clone(),
-                                output: options.output.component(
-                                    id,
-                                    options.log_dir.as_deref(),
-                                    options.truncate_logs,
-                                )?,
-                                limits: options.limits.for_component(id).instance,
-                                capabilities: options.capabilities.for_component(id),
-                            };
-                            let started = std::time::Instant::now();
-                            let engine2 = engine.clone();
-                            let wasm = component.wasm.clone();
-                            let name = id.clone();
-                            let loaded =
-                                tokio::task::spawn_blocking(move || engine2.load(&name, &wasm))
-                                    .await
-                                    .context("component loading panicked")??;
-                            let exec = executor::ComponentExecutor::new(
+                    if !executors.contains_key(&key) {
+                        let component = app
+                            .components
+                            .get(id)
+                            .with_context(|| format!("component `{id}` was not loaded"))?;
+                        let config = InstanceConfig {
+                            component_id: Arc::from(id.as_str()),
+                            env: component.env.clone(),
+                            root_dir: component.root_dir.clone(),
+                            output: options.output.component(
                                 id,
-                                loaded.component.clone(),
-                                loaded.pre,
-                                config,
-                                options.limits.for_component(id),
-                                &http.executor,
-                            )?;
-                            reports.push(ComponentReport {
-                                id: id.clone(),
-                                handler: exec.handler_name(),
-                                cache: loaded.cache,
-                                stubbed: loaded.stubbed,
-                                load_time: started.elapsed(),
-                            });
-                            let exec = Arc::new(exec);
-                            executors.insert(key, exec.clone());
-                            exec
-                        }
-                    };
-                    RouteTarget::Component(exec)
+                                options.log_dir.as_deref(),
+                                options.truncate_logs,
+                            )?,
+                            limits: options.limits.for_component(id).instance,
+                            capabilities: options.capabilities.for_component(id),
+                        };
+                        let (exec, report) = load_executor(
+                            engine,
+                            id,
+                            component.wasm.clone(),
+                            config,
+                            options.limits.for_component(id),
+                            &http.executor,
+                        )
+                        .await?;
+                        reports.push(report);
+                        executors.insert(key.clone(), (exec, http.executor.clone()));
+                    }
+                    TargetSpec::Component(key)
                 }
-                (None, Some(resp)) => RouteTarget::Static(resp.clone()),
+                (None, Some(resp)) => TargetSpec::Static(resp.clone()),
                 (None, None) => bail!(
                     "trigger `{}` has neither a component nor a static response",
                     trigger.id
@@ -212,20 +212,12 @@ impl HttpTrigger {
                         wildcard: pattern.is_wildcard(),
                         description,
                     });
-                    route_entries.push((route.clone(), target));
+                    specs.push((route.clone(), target));
                 }
             }
         }
 
-        let (router, unreachable) =
-            routes::Router::build(route_entries).map_err(|e| anyhow::anyhow!("{e}"))?;
         let mut warnings = Vec::new();
-        for u in unreachable {
-            warnings.push(format!(
-                "route {} is declared more than once; only the last declaration is reachable",
-                u.route
-            ));
-        }
         for info in &route_infos {
             if info.route.starts_with("/.well-known/spin") {
                 warnings.push(format!(
@@ -234,29 +226,106 @@ impl HttpTrigger {
                 ));
             }
         }
-        let components = executors
-            .into_iter()
-            .filter(|((_, wagi), _)| !wagi)
-            .map(|((id, _), exec)| (id, exec))
-            .collect();
-        Ok((
-            HttpTrigger {
-                router,
-                routes: route_infos,
-                app_name: app.manifest.application.name.clone(),
-                app_version: app.manifest.application.version.clone(),
-                warnings,
-                components,
-            },
-            reports,
-        ))
+        let trigger = HttpTrigger::assemble(app.clone(), executors, specs, route_infos, warnings)?;
+        Ok((trigger, reports))
     }
 
-    /// Runs components for `http://<id>.spin.internal` requests, in-process.
-    pub fn chain_dispatcher(&self) -> Arc<dyn gyre_outbound_http::LocalDispatch> {
-        Arc::new(chain::ChainDispatcher {
-            components: self.components.clone(),
+    /// Builds the router and the chaining map from loaded executors.
+    fn assemble(
+        app: Arc<App>,
+        executors: HashMap<ExecutorKey, (Arc<executor::ComponentExecutor>, HttpExecutor)>,
+        specs: Vec<(String, TargetSpec)>,
+        routes: Vec<RouteInfo>,
+        mut warnings: Vec<String>,
+    ) -> Result<Self> {
+        let mut entries = Vec::new();
+        for (route, spec) in &specs {
+            let target = match spec {
+                TargetSpec::Component(key) => RouteTarget::Component(
+                    executors
+                        .get(key)
+                        .map(|(e, _)| e.clone())
+                        .with_context(|| format!("component `{}` was not loaded", key.0))?,
+                ),
+                TargetSpec::Static(resp) => RouteTarget::Static(resp.clone()),
+            };
+            entries.push((route.clone(), target));
+        }
+        let (router, unreachable) =
+            routes::Router::build(entries).map_err(|e| anyhow::anyhow!("{e}"))?;
+        for u in unreachable {
+            let warning = format!(
+                "route {} is declared more than once; only the last declaration is reachable",
+                u.route
+            );
+            if !warnings.contains(&warning) {
+                warnings.push(warning);
+            }
+        }
+        let components = executors
+            .iter()
+            .filter(|((_, wagi), _)| !wagi)
+            .map(|((id, _), (exec, _))| (id.clone(), exec.clone()))
+            .collect();
+        Ok(HttpTrigger {
+            router,
+            routes,
+            app_name: app.manifest.application.name.clone(),
+            app_version: app.manifest.application.version.clone(),
+            warnings,
+            components,
+            executors,
+            specs,
+            app,
         })
+    }
+
+    /// A new trigger like this one with component `id` compiled anew from
+    /// `wasm` (same routes, grants, limits and output); every other component
+    /// is shared with this trigger. Used when only a component's source
+    /// changed: nothing else is reloaded.
+    pub async fn replace_component(
+        &self,
+        engine: &Arc<GyreEngine>,
+        id: &str,
+        wasm: Vec<u8>,
+    ) -> Result<(Self, ComponentReport)> {
+        let mut executors = self.executors.clone();
+        let keys: Vec<ExecutorKey> = executors.keys().filter(|(k, _)| k == id).cloned().collect();
+        if keys.is_empty() {
+            bail!("component `{id}` is not served by an HTTP trigger");
+        }
+        let mut report = None;
+        for key in keys {
+            let Some((old, kind)) = executors.get(&key).cloned() else {
+                continue;
+            };
+            let (exec, loaded) = load_executor(
+                engine,
+                id,
+                wasm.clone(),
+                old.config().clone(),
+                *old.limits(),
+                &kind,
+            )
+            .await?;
+            report.get_or_insert(loaded);
+            executors.insert(key, (exec, kind));
+        }
+        let trigger = HttpTrigger::assemble(
+            self.app.clone(),
+            executors,
+            self.specs.clone(),
+            self.routes.clone(),
+            self.warnings.clone(),
+        )?;
+        let report = report.with_context(|| format!("component `{id}` was not reloaded"))?;
+        Ok((trigger, report))
+    }
+
+    /// The application this trigger serves.
+    pub fn app(&self) -> &Arc<App> {
+        &self.app
     }
 
     /// The routes, in manifest order, as listed at startup.
@@ -268,9 +337,77 @@ impl HttpTrigger {
     pub fn warnings(&self) -> &[String] {
         &self.warnings
     }
+}
+
+/// Compiles (or loads from the cache) one component off the async
+/// executor, and wraps it in the executor its trigger asks for.
+async fn load_executor(
+    engine: &Arc<GyreEngine>,
+    id: &str,
+    wasm: Vec<u8>,
+    config: InstanceConfig,
+    limits: gyre_engine::ComponentLimits,
+    kind: &HttpExecutor,
+) -> Result<(Arc<executor::ComponentExecutor>, ComponentReport)> {
+    let started = std::time::Instant::now();
+    let engine2 = engine.clone();
+    let name = id.to_string();
+    let loaded = tokio::task::spawn_blocking(move || engine2.load(&name, &wasm))
+        .await
+        .context("component loading panicked")??;
+    let exec = executor::ComponentExecutor::new(
+        id,
+        loaded.component.clone(),
+        loaded.pre,
+        config,
+        limits,
+        kind,
+    )?;
+    let report = ComponentReport {
+        id: id.to_string(),
+        handler: exec.handler_name(),
+        cache: loaded.cache,
+        stubbed: loaded.stubbed,
+        load_time: started.elapsed(),
+    };
+    Ok((Arc::new(exec), report))
+}
+
+/// The trigger a server is serving: one pointer, swapped whole.
+///
+/// Each request takes the current trigger once (an `Arc` clone) and keeps
+/// it to the end, so a request in flight finishes on the version it started
+/// on while new requests see the new one; the old version is dropped when
+/// its last request ends. Nothing on the request path takes a lock.
+#[derive(Clone)]
+pub struct LiveTrigger(Arc<arc_swap::ArcSwap<HttpTrigger>>);
+
+impl LiveTrigger {
+    /// Starts serving `trigger`.
+    pub fn new(trigger: HttpTrigger) -> Self {
+        LiveTrigger(Arc::new(arc_swap::ArcSwap::from_pointee(trigger)))
+    }
+
+    /// The trigger new requests get.
+    pub fn current(&self) -> Arc<HttpTrigger> {
+        self.0.load_full()
+    }
+
+    /// Makes `trigger` the one new requests get.
+    pub fn replace(&self, trigger: HttpTrigger) {
+        self.0.store(Arc::new(trigger));
+    }
+
+    /// Runs components for `http://<id>.spin.internal` requests, in-process,
+    /// on whichever trigger is current when the request is made.
+    pub fn chain_dispatcher(&self) -> Arc<dyn gyre_outbound_http::LocalDispatch> {
+        Arc::new(chain::ChainDispatcher {
+            live: Arc::downgrade(&self.0),
+        })
+    }
 
     /// Binds the listener; `addr` may use port 0.
-    pub async fn bind(self, addr: SocketAddr, options: ServeOptions) -> Result<BoundServer> {
-        server::bind(Arc::new(self), addr, options).await
+    pub async fn bind(&self, addr: SocketAddr, options: ServeOptions) -> Result<BoundServer> {
+        server::bind(self.clone(), addr, options).await
     }
 }

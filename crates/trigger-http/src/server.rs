@@ -32,7 +32,7 @@ use tokio::net::TcpListener;
 
 use crate::headers::{self, RoutedRequest};
 use crate::wagi::WagiContext;
-use crate::{HttpTrigger, RouteTarget};
+use crate::{LiveTrigger, RouteTarget};
 
 /// Errors a response body may end with.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -154,13 +154,13 @@ fn scopeguard(counter: &std::sync::atomic::AtomicUsize) -> impl Drop + '_ {
 /// A trigger bound to its listening socket.
 pub struct BoundServer {
     listener: TcpListener,
-    trigger: Arc<HttpTrigger>,
+    trigger: LiveTrigger,
     local_addr: SocketAddr,
     options: ServeOptions,
 }
 
 pub(crate) async fn bind(
-    trigger: Arc<HttpTrigger>,
+    trigger: LiveTrigger,
     addr: SocketAddr,
     options: ServeOptions,
 ) -> Result<BoundServer> {
@@ -293,7 +293,7 @@ static NO_ROUTE_HINT: AtomicBool = AtomicBool::new(false);
 
 /// What every connection's requests share.
 struct Shared {
-    trigger: Arc<HttpTrigger>,
+    trigger: LiveTrigger,
     admission: Admission,
     limits: ServerLimits,
     local_addr: SocketAddr,
@@ -313,7 +313,9 @@ async fn handle(
     req: Request<Incoming>,
     client_addr: SocketAddr,
 ) -> Response<ResponseBody> {
-    let trigger = &*shared.trigger;
+    // This request stays on the version of the app current now, whatever
+    // reloads happen while it runs.
+    let trigger = shared.trigger.current();
     let local_addr = shared.local_addr;
     let target_len = req.uri().path_and_query().map_or(0, |p| p.as_str().len());
     if target_len > shared.limits.max_uri_length {

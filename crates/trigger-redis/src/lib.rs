@@ -334,21 +334,39 @@ fn detect_export(id: &str, pre: InstancePre<HostState>) -> Result<(Export, &'sta
         .exports(pre.engine())
         .map(|(name, _)| name.to_string())
         .collect();
+    let handler =
+        describe_handler(&exports).map_err(|e| anyhow::anyhow!("component `{id}`: {e}"))?;
+    let export = if handler == V3_EXPORT {
+        Export::V3(
+            v3::RedisTriggerPre::new(pre)
+                .map_err(|e| anyhow::anyhow!("component `{id}`: {e:#}"))?,
+        )
+    } else {
+        Export::V1(
+            v1::RedisTriggerPre::new(pre)
+                .map_err(|e| anyhow::anyhow!("component `{id}`: {e:#}"))?,
+        )
+    };
+    Ok((export, handler))
+}
+
+const V3_EXPORT: &str = "spin:redis/inbound-redis@3.0.0";
+const V1_EXPORT: &str = "fermyon:spin/inbound-redis";
+
+/// The Redis handler among a component's export names, or why there is none
+/// (used at load and by `gyre doctor`).
+pub fn describe_handler(exports: &[String]) -> Result<&'static str> {
     if exports
         .iter()
         .any(|e| e.starts_with("spin:redis/inbound-redis@3."))
     {
-        let pre = v3::RedisTriggerPre::new(pre)
-            .map_err(|e| anyhow::anyhow!("component `{id}`: {e:#}"))?;
-        return Ok((Export::V3(pre), "spin:redis/inbound-redis@3.0.0"));
+        return Ok(V3_EXPORT);
     }
-    if exports.iter().any(|e| e == "fermyon:spin/inbound-redis") {
-        let pre = v1::RedisTriggerPre::new(pre)
-            .map_err(|e| anyhow::anyhow!("component `{id}`: {e:#}"))?;
-        return Ok((Export::V1(pre), "fermyon:spin/inbound-redis"));
+    if exports.iter().any(|e| e == V1_EXPORT) {
+        return Ok(V1_EXPORT);
     }
     bail!(
-        "component `{id}` is used by a Redis trigger but exports no Redis handler (found: {}); it must export `spin:redis/inbound-redis@3.0.0` or `fermyon:spin/inbound-redis`",
+        "it is used by a Redis trigger but exports no Redis handler (found: {}); it must export `{V3_EXPORT}` or `{V1_EXPORT}`",
         if exports.is_empty() {
             "nothing".to_string()
         } else {
