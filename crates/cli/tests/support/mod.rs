@@ -119,10 +119,15 @@ impl Gyre {
     }
 
     pub fn up_with(app: &TestApp, args: &[&str], env: &[(&str, &str)]) -> Gyre {
+        let mut full = vec!["up", "--listen", "127.0.0.1:0"];
+        full.extend_from_slice(args);
+        Gyre::start(app.path(), &full, env)
+    }
+
+    /// Runs `gyre ARGS` in `dir` and waits for its `Serving` line.
+    pub fn start(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Gyre {
         let mut cmd = gyre_command();
-        cmd.current_dir(app.path())
-            .arg("up")
-            .args(["--listen", "127.0.0.1:0"])
+        cmd.current_dir(dir)
             .args(args)
             .env_remove("SPIN_HTTP_LISTEN_ADDR")
             .stdin(Stdio::null())
