@@ -233,6 +233,7 @@ fn a_template_in_spins_format_renders_through_new_and_add() {
             "components/second",
             "-v",
             "greeting=hi",
+            "-a",
         ],
     );
     assert_tree(&app, "add");
