@@ -49,7 +49,7 @@ impl Template {
     pub fn generate(&self, request: &Generate) -> Result<Generated> {
         let variant = self.resolved_variant(&request.mode)?;
         let parameters = self.parameters(&request.mode)?;
-        for (id, _) in &request.values {
+        for id in request.values.keys() {
             if self.parameter(id).is_none() {
                 let known: Vec<&str> = self.parameters.iter().map(|p| p.id.as_str()).collect();
                 bail!(
