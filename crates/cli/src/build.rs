@@ -87,7 +87,7 @@ pub(crate) fn build_app(
     only: &[String],
     check: bool,
 ) -> Result<()> {
-    let manifest = gyre_manifest::load(manifest_path)?;
+    let manifest = gyre_manifest::load_in_progress(manifest_path)?;
     let app_dir = gyre_app::app_dir(manifest_path);
     let plan = gyre_build::plan(&manifest, &app_dir, only)?;
     if plan.steps.is_empty() {

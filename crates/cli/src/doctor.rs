@@ -55,7 +55,7 @@ pub(crate) fn run(args: DoctorArgs) -> Result<ExitCode> {
     let manifest_path = gyre_app::resolve_manifest_path(args.from.as_deref())?;
     let mut findings = Findings::default();
     eprintln!("Checking {}", manifest_path.display());
-    let manifest = match gyre_manifest::load(&manifest_path) {
+    let manifest = match gyre_manifest::load_in_progress(&manifest_path) {
         Ok(m) => m,
         Err(e) => {
             findings.error(e);

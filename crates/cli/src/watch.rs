@@ -74,7 +74,7 @@ fn plan(
     manifest_path: &std::path::Path,
     runtime_config: Option<&std::path::Path>,
 ) -> Result<WatchPlan> {
-    let manifest = gyre_manifest::load(manifest_path)?;
+    let manifest = gyre_manifest::load_in_progress(manifest_path)?;
     WatchPlan::new(&manifest, manifest_path, runtime_config)
 }
 
@@ -132,7 +132,7 @@ impl WatchLoop {
             }
             let only: Vec<String> = changes.rebuild.iter().cloned().collect();
             let built = (|| -> Result<()> {
-                let manifest = gyre_manifest::load(&self.manifest_path)?;
+                let manifest = gyre_manifest::load_in_progress(&self.manifest_path)?;
                 let dir = gyre_app::app_dir(&self.manifest_path);
                 let plan = gyre_build::plan(&manifest, &dir, &only)?;
                 crate::build::run_plan(&plan)

@@ -29,6 +29,10 @@ pub use runtime_config::{
 
 /// Reads and validates the manifest at `path`.
 pub fn load(path: &Path) -> Result<Manifest, ManifestError> {
+    parse(read(path)?)
+}
+
+fn read(path: &Path) -> Result<SourceFile, ManifestError> {
     let text = std::fs::read_to_string(path).map_err(|e| ManifestError {
         file: path.to_path_buf(),
         location: None,
@@ -36,11 +40,23 @@ pub fn load(path: &Path) -> Result<Manifest, ManifestError> {
         message: format!("cannot read the manifest: {e}"),
         help: None,
     })?;
-    parse(SourceFile::new(path, text))
+    Ok(SourceFile::new(path, text))
+}
+
+/// Reads a manifest as the tools that work on an app under construction
+/// (`build`, `watch`, `doctor`) do: like [`load`], but an app with no
+/// triggers yet (a fresh `http-empty`) is accepted; serving it is refused
+/// later, with Spin's "No triggers in app".
+pub fn load_in_progress(path: &Path) -> Result<Manifest, ManifestError> {
+    parse_with(read(path)?, false)
 }
 
 /// Parses and validates manifest text. `source` names the file for errors.
 pub fn parse(source: SourceFile) -> Result<Manifest, ManifestError> {
+    parse_with(source, true)
+}
+
+fn parse_with(source: SourceFile, require_triggers: bool) -> Result<Manifest, ManifestError> {
     let doc = DeTable::parse(source.text()).map_err(|e| {
         let span = e.span();
         let message = e.message().trim_end().to_string();
@@ -61,7 +77,7 @@ pub fn parse(source: SourceFile) -> Result<Manifest, ManifestError> {
             .with_help("add `spin_manifest_version = 2` at the top of the file"));
     };
     match version.get_ref() {
-        DeValue::Integer(i) if i.as_str() == "2" => v2::parse(&source, &doc, span),
+        DeValue::Integer(i) if i.as_str() == "2" => v2::parse(&source, &doc, span, require_triggers),
         DeValue::String(s) if s == "1" => v1::parse(&source, &doc, span),
         DeValue::String(s) if s == "2" => Err(source
             .error(

@@ -27,6 +27,7 @@ pub(crate) fn parse(
     src: &SourceFile,
     doc: &DeTable<'_>,
     span: std::ops::Range<usize>,
+    require_triggers: bool,
 ) -> Result<Manifest> {
     let mut top = TableReader::new(src, "", doc, span);
     top.ignore("spin_manifest_version");
@@ -67,6 +68,7 @@ pub(crate) fn parse(
 
     let raw_triggers = match top.get("trigger") {
         Some(value) => parse_triggers(src, value, &mut warnings)?,
+        None if !require_triggers => Vec::new(),
         None => {
             return Err(src
                 .error(Some(0..0), "trigger", "missing required table: the application has no triggers")
