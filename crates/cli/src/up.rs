@@ -676,17 +676,7 @@ async fn reload(
                 .local_services
                 .set_dispatcher(live.chain_dispatcher());
             loaded.local_services.set_self_addr(addr);
-            let routes = trigger.routes().to_vec();
             live.replace(trigger);
-            for r in &routes {
-                let path = r.route.strip_suffix("/...").unwrap_or(&r.route);
-                tracing::debug!(
-                    "route {}{} -> {}",
-                    path,
-                    if r.wildcard { "/..." } else { "" },
-                    r.id
-                );
-            }
         }
         (None, Some(_)) => bail!(
             "the manifest now has HTTP triggers, but this process started without any: restart `gyre up` to serve HTTP"

@@ -688,6 +688,7 @@ fn a_manifest_edit_that_adds_a_route_is_served_without_a_restart() {
         manifest.replace("route = \"/...\"", "route = \"/a\""),
     )
     .expect("write");
+    std::fs::copy(support::guest("hello-wat"), app.join("hello.wasm")).expect("copy");
     let gyre = Gyre::start(
         &app,
         &["watch", "--listen", "127.0.0.1:0", "--skip-build"],

@@ -77,7 +77,9 @@ fn parse_with(source: SourceFile, require_triggers: bool) -> Result<Manifest, Ma
             .with_help("add `spin_manifest_version = 2` at the top of the file"));
     };
     match version.get_ref() {
-        DeValue::Integer(i) if i.as_str() == "2" => v2::parse(&source, &doc, span, require_triggers),
+        DeValue::Integer(i) if i.as_str() == "2" => {
+            v2::parse(&source, &doc, span, require_triggers)
+        }
         DeValue::String(s) if s == "1" => v1::parse(&source, &doc, span),
         DeValue::String(s) if s == "2" => Err(source
             .error(

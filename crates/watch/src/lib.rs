@@ -261,7 +261,10 @@ fn relative_to(path: &Path, base: &Path) -> Option<PathBuf> {
 
 /// Delivers debounced batches of paths whose content changed.
 pub struct Watcher {
-    _inner: notify::RecommendedWatcher,
+    inner: notify::RecommendedWatcher,
+    /// Roots walked into: a directory created below one is watched too.
+    deep_roots: Vec<PathBuf>,
+    watched: BTreeSet<PathBuf>,
     events: mpsc::Receiver<notify::Result<notify::Event>>,
     /// Content hash of every path seen, to drop writes that change nothing.
     seen: HashMap<PathBuf, Option<[u8; 32]>>,
@@ -303,8 +306,16 @@ impl Watcher {
                 }
             }
         }
+        let deep_roots = plan
+            .roots()
+            .iter()
+            .filter(|(_, deep)| *deep)
+            .map(|(root, _)| absolute(root))
+            .collect();
         let mut watcher = Watcher {
-            _inner: inner,
+            inner,
+            deep_roots,
+            watched: watched.clone(),
             events,
             seen: HashMap::new(),
         };
@@ -355,7 +366,32 @@ impl Watcher {
                 Err(mpsc::RecvTimeoutError::Disconnected) => return None,
             }
         }
-        Some(paths.into_iter().filter(|p| self.changed(p)).collect())
+        Some(self.settle(paths))
+    }
+
+    /// Watches directories created below a walked root; keeps the files
+    /// whose content changed.
+    fn settle(&mut self, paths: BTreeSet<PathBuf>) -> Vec<PathBuf> {
+        use notify::Watcher as _;
+        let mut changed = Vec::new();
+        for path in paths {
+            if path.is_dir() {
+                let path = absolute(&path);
+                let below_root = self.deep_roots.iter().any(|r| path.starts_with(r));
+                if below_root && !excluded(&path) && self.watched.insert(path.clone()) {
+                    let _ = self.inner.watch(&path, notify::RecursiveMode::NonRecursive);
+                    // Files written before the watch was in place.
+                    for entry in std::fs::read_dir(&path).into_iter().flatten().flatten() {
+                        if entry.path().is_file() && self.changed(&entry.path()) {
+                            changed.push(entry.path());
+                        }
+                    }
+                }
+            } else if self.changed(&path) {
+                changed.push(path);
+            }
+        }
+        changed
     }
 
     /// Takes in every event that arrives within `settle` (what a build
@@ -371,7 +407,7 @@ impl Watcher {
                 Err(_) => break,
             }
         }
-        paths.into_iter().filter(|p| self.changed(p)).collect()
+        self.settle(paths)
     }
 }
 
@@ -380,11 +416,7 @@ fn collect(event: notify::Result<notify::Event>, paths: &mut BTreeSet<PathBuf>) 
     if matches!(event.kind, notify::EventKind::Access(_)) {
         return;
     }
-    for path in event.paths {
-        if !path.is_dir() {
-            paths.insert(path);
-        }
-    }
+    paths.extend(event.paths);
 }
 
 #[cfg(test)]
@@ -515,5 +547,39 @@ files = [{ source = "public", destination = "/" }]
         assert_eq!(glob_root("*.py"), (PathBuf::new(), false));
         assert_eq!(glob_root("Cargo.toml"), (PathBuf::new(), false));
         assert_eq!(glob_root("a/*/b.txt"), (PathBuf::from("a"), true));
+    }
+
+    #[test]
+    fn the_watcher_reports_content_changes_in_new_directories_and_ignores_same_bytes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("src")).expect("mkdir");
+        std::fs::write(root.join("src/a.js"), "a").expect("write");
+        let text = "spin_manifest_version = 2\n[application]\nname = \"a\"\n[[trigger.http]]\nroute = \"/...\"\ncomponent = \"web\"\n[component.web]\nsource = \"dist/web.wasm\"\nbuild = { command = \"make\", watch = [\"src/**/*.js\"] }\n";
+        let manifest_path = root.join("spin.toml");
+        std::fs::write(&manifest_path, text).expect("write");
+        let manifest = gyre_manifest::parse(gyre_manifest::SourceFile::new(
+            &manifest_path,
+            text.to_string(),
+        ))
+        .expect("manifest");
+        let plan = WatchPlan::new(&manifest, &manifest_path, None).expect("plan");
+        let mut watcher = Watcher::new(&plan).expect("watcher");
+        let debounce = Duration::from_millis(100);
+
+        // The same bytes again: an event, but no change.
+        std::fs::write(root.join("src/a.js"), "a").expect("write");
+        assert_eq!(
+            watcher.drain(Duration::from_millis(300)),
+            Vec::<PathBuf>::new()
+        );
+
+        // A file in a directory that did not exist when watching started.
+        std::fs::create_dir_all(root.join("src/lib")).expect("mkdir");
+        let _ = watcher.drain(Duration::from_millis(300));
+        std::fs::write(root.join("src/lib/b.js"), "b").expect("write");
+        let batch = watcher.next_batch(debounce).expect("batch");
+        let changes = plan.classify(&batch);
+        assert_eq!(changes.rebuild, ["web".to_string()].into(), "{batch:?}");
     }
 }
