@@ -112,6 +112,11 @@ fn delivery_resumes_after_redis_restarts_and_failures_are_logged() {
         redis.command(&["PUBLISH", "events", &format!("before{n}")]);
     }
     wait_for_count(&redis, "sdk5:received", 200, &gyre);
+    // A handler's last command is its RPUSH: once the list is full, no
+    // handler still waits for an INCR reply. (A command whose reply is lost
+    // to the restart is sent again on the new connection and would count
+    // there: the documented caveat of outbound Redis's resend.)
+    wait_for(&redis, &["LLEN", "sdk5:seen"], 200, &gyre);
     let stderr = gyre.stderr();
     assert!(
         stderr.contains("sdk5")
