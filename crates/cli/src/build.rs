@@ -158,7 +158,7 @@ fn check_built(
     Ok(())
 }
 
-fn spinner(message: &str) -> indicatif::ProgressBar {
+pub(crate) fn spinner(message: &str) -> indicatif::ProgressBar {
     let bar = indicatif::ProgressBar::new_spinner();
     bar.set_style(
         indicatif::ProgressStyle::with_template("{spinner:.cyan} {msg} {elapsed:.dim}")

@@ -382,6 +382,21 @@ async fn load_triggers(
     let slow_notice = tokio::spawn(async {
         tokio::time::sleep(Duration::from_millis(1250)).await;
         tracing::info!("Preparing Wasm modules is taking a few seconds...");
+        // On a terminal, show that compiling is under way (Cranelift tells
+        // no fraction done, so a spinner with the time taken).
+        if crate::term::progress_on_stderr() {
+            /// Clears the spinner when loading ends (the task is aborted).
+            struct Clear(indicatif::ProgressBar);
+            impl Drop for Clear {
+                fn drop(&mut self) {
+                    self.0.finish_and_clear();
+                }
+            }
+            let _clear = Clear(crate::build::spinner(
+                "compiling components (cached for next time)",
+            ));
+            std::future::pending::<()>().await;
+        }
     });
     let http = if loaded.app.manifest.http_triggers().next().is_some() {
         let load_options = HttpLoadOptions {
@@ -416,6 +431,7 @@ async fn load_triggers(
     )
     .await?;
     slow_notice.abort();
+    let _ = slow_notice.await;
     let redis = redis.map(|(trigger, reports)| {
         for report in &reports {
             tracing::info!("component `{}` ({}): loaded", report.id, report.handler);
