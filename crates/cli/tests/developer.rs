@@ -906,3 +906,66 @@ fn new_prompts_on_a_terminal_and_asks_again_after_a_bad_answer() {
         "{manifest}"
     );
 }
+
+#[test]
+fn templates_install_from_git_and_uninstall() {
+    let env = UserEnv::new();
+    let work = tempfile::tempdir().expect("work");
+    let repo = work.path().join("repo");
+    let fixture = repo_root().join("tests/apps/templates/repo");
+    let copied = Command::new("cp")
+        .arg("-r")
+        .arg(&fixture)
+        .arg(&repo)
+        .status()
+        .expect("cp");
+    assert!(copied.success());
+    for args in [
+        &["init", "--quiet"][..],
+        &["add", "."],
+        &[
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@example.invalid",
+            "commit",
+            "--quiet",
+            "-m",
+            "templates",
+        ],
+    ] {
+        let status = Command::new("git")
+            .current_dir(&repo)
+            .args(args)
+            .status()
+            .expect("git");
+        assert!(status.success(), "git {args:?}");
+    }
+    let url = repo.to_str().expect("utf8");
+    let out = env.ok(work.path(), &["templates", "install", "--git", url]);
+    assert!(out.contains("installed template `greeter`"), "{out}");
+    let out = env.ok(
+        work.path(),
+        &["templates", "install", "--git", url, "--upgrade"],
+    );
+    assert!(out.contains("installed template `greeter`"), "{out}");
+    let list =
+        String::from_utf8_lossy(&env.gyre(work.path(), &["templates", "list"]).stdout).into_owned();
+    assert!(list.contains(&format!("(from {url})")), "{list}");
+    env.ok(work.path(), &["templates", "uninstall", "greeter"]);
+    let stderr = env.fails(work.path(), &["templates", "uninstall", "greeter"]);
+    assert!(
+        stderr.contains("template `greeter` is not installed"),
+        "{stderr}"
+    );
+    let stderr = env.fails(work.path(), &["templates", "uninstall", "http-py"]);
+    assert!(stderr.contains("built into gyre"), "{stderr}");
+    let stderr = env.fails(
+        work.path(),
+        &["templates", "install", "--git", "/nonexistent/repo"],
+    );
+    assert!(
+        stderr.contains("git clone /nonexistent/repo failed"),
+        "{stderr}"
+    );
+}
