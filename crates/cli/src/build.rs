@@ -123,7 +123,7 @@ fn check_built(
     app_dir: &std::path::Path,
     plan: &BuildPlan,
 ) -> Result<()> {
-    let engine = crate::check::engine(None)?;
+    let engine = crate::check::engine()?;
     let spinner = term::progress_on_stderr().then(|| spinner("checking the built components"));
     let mut problems = Vec::new();
     for step in &plan.steps {

@@ -12,13 +12,18 @@ use gyre_engine::{EngineOptions, GyreEngine};
 use gyre_manifest::{ComponentSource, Manifest, TriggerConfig};
 
 /// The engine `up` would use, without an instance pool (a check
-/// instantiates nothing).
-pub(crate) fn engine(cache_dir: Option<PathBuf>) -> Result<GyreEngine> {
+/// instantiates nothing), writing the compile cache `up` reads
+/// (`GYRE_CACHE_DIR`, else the per-user default).
+pub(crate) fn engine() -> Result<GyreEngine> {
     let defaults = EngineOptions::default();
+    let cache_dir = std::env::var_os("GYRE_CACHE_DIR")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .or(defaults.cache_dir.clone());
     GyreEngine::with_capabilities(
         &EngineOptions {
             pooling: Some(false),
-            cache_dir: cache_dir.or(defaults.cache_dir.clone()),
+            cache_dir,
             ..defaults
         },
         &crate::up::capabilities(),

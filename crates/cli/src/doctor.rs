@@ -85,7 +85,7 @@ pub(crate) fn run(args: DoctorArgs) -> Result<ExitCode> {
         }
     }
     let app_dir = gyre_app::app_dir(&manifest_path);
-    let engine = crate::check::engine(None)?;
+    let engine = crate::check::engine()?;
     for (id, component) in &manifest.components {
         eprintln!("component `{id}`");
         match &component.source {

@@ -159,28 +159,18 @@ fn a_template_in_spins_format_renders_through_new_and_add() {
     let env = UserEnv::new();
     let work = tempfile::tempdir().expect("work");
     let repo = repo_root().join("tests/apps/templates/repo");
-    let installed = env.ok(
-        work.path(),
-        &[
-            "templates",
-            "install",
-            "--dir",
-            repo.to_str().expect("utf8"),
-        ],
-    );
+    let install = [
+        "templates",
+        "install",
+        "--dir",
+        repo.to_str().expect("utf8"),
+    ];
+    let installed = env.ok(work.path(), &install);
     assert!(
         installed.contains("installed template `greeter`"),
         "{installed}"
     );
-    let again = env.ok(
-        work.path(),
-        &[
-            "templates",
-            "install",
-            "--dir",
-            repo.to_str().expect("utf8"),
-        ],
-    );
+    let again = env.ok(work.path(), &install);
     assert!(
         again.contains("skipped `greeter`: already installed; `--upgrade` replaces it"),
         "{again}"
@@ -460,6 +450,19 @@ fn wait_for_answer(gyre: &Gyre, path: &str, expected: &str, within: Duration) ->
     }
 }
 
+/// Waits until `gyre`'s stderr holds `text` at least `times` times.
+fn wait_for_stderr(gyre: &Gyre, text: &str, times: usize) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while gyre.stderr().matches(text).count() < times {
+        assert!(
+            Instant::now() < deadline,
+            "stderr never showed {text:?} {times} time(s):\n{}",
+            gyre.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 fn median(mut values: Vec<Duration>) -> Duration {
     values.sort();
     values[values.len() / 2]
@@ -520,15 +523,7 @@ fn watch_rebuilds_and_swaps_a_component_in_place_with_no_failed_request() {
     // A broken edit: the build fails, the error is shown, the last good
     // version keeps answering.
     std::fs::write(app.join("main.c"), "this is not C").expect("write");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !gyre.stderr().contains("still serving the previous version") {
-        assert!(
-            Instant::now() < deadline,
-            "no build failure reported:\n{}",
-            gyre.stderr()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for_stderr(&gyre, "still serving the previous version", 1);
     let stderr = gyre.stderr();
     assert!(
         stderr.contains("building component `live` failed")
@@ -628,11 +623,7 @@ fn a_build_that_writes_into_a_watched_files_directory_runs_once() {
     let gyre = Gyre::start(&app, &["watch", "--listen", "127.0.0.1:0"], &env.pairs());
     assert_eq!(builds(&app), 1, "the initial build");
     std::fs::write(app.join("src.txt"), "two").expect("write");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !gyre.stderr().contains("reloaded application") {
-        assert!(Instant::now() < deadline, "no reload:\n{}", gyre.stderr());
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for_stderr(&gyre, "reloaded application", 1);
     // Long enough for a loop to show itself.
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(
@@ -669,11 +660,7 @@ fn a_component_without_build_watch_is_not_rebuilt_for_unrelated_changes() {
         gyre.stderr()
     );
     std::fs::copy(support::guest("sink-wat"), app.join("hello.wasm")).expect("copy");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !gyre.stderr().contains("reloaded component `hello`") {
-        assert!(Instant::now() < deadline, "no reload:\n{}", gyre.stderr());
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for_stderr(&gyre, "reloaded component `hello`", 1);
     assert_eq!(builds(&app), 1);
 }
 
@@ -711,11 +698,7 @@ fn a_manifest_edit_that_adds_a_route_is_served_without_a_restart() {
         "spin_manifest_version = 2\n[application\n",
     )
     .expect("write");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !gyre.stderr().contains("the manifest does not load") {
-        assert!(Instant::now() < deadline, "{}", gyre.stderr());
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for_stderr(&gyre, "the manifest does not load", 1);
     assert!(gyre.stderr().contains("spin.toml:2"), "{}", gyre.stderr());
     assert_eq!(gyre.get("/b").status, 200);
     let (ok, failures) = load.finish();
@@ -735,16 +718,7 @@ fn sighup_reloads_a_running_app_with_no_failed_request() {
             .args(["-HUP", &gyre.pid().to_string()])
             .status()
             .expect("kill");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while gyre
-            .stderr()
-            .matches("reloaded application `counting`")
-            .count()
-            < n
-        {
-            assert!(Instant::now() < deadline, "{}", gyre.stderr());
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_for_stderr(&gyre, "reloaded application `counting`", n);
     }
     let (ok, failures) = load.finish();
     assert!(failures.is_empty(), "{failures:?}");
