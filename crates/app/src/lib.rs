@@ -24,6 +24,9 @@ pub struct LoadOptions {
     pub env: Vec<(String, String)>,
     /// Where downloaded sources are cached.
     pub download_cache: Option<PathBuf>,
+    /// Load components no trigger uses as well (`gyre registry push`
+    /// ships every component, as Spin does); serving loads only used ones.
+    pub include_unused: bool,
 }
 
 /// A loaded application.
@@ -109,7 +112,7 @@ pub async fn load(manifest_path: &Path, options: &LoadOptions) -> Result<App> {
         .filter_map(|t| t.component.as_deref())
         .collect();
     for (id, component) in &manifest.components {
-        if !used.contains(&id.as_str()) {
+        if !options.include_unused && !used.contains(&id.as_str()) {
             continue;
         }
         if !component.dependencies.is_empty() {

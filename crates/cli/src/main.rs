@@ -9,6 +9,7 @@ mod build;
 mod check;
 mod doctor;
 mod new;
+mod registry;
 mod templates;
 mod term;
 mod up;
@@ -68,6 +69,12 @@ enum Command {
         #[command(subcommand)]
         command: templates::TemplatesCommand,
     },
+    /// Push, pull and log in to OCI registries (Spin's artifact format).
+    #[command(visible_alias = "oci", after_help = registry::EXAMPLES)]
+    Registry {
+        #[command(subcommand)]
+        command: registry::RegistryCommand,
+    },
     /// Print a shell completion script: bash, zsh, fish, elvish or powershell.
     #[command(after_help = COMPLETIONS_EXAMPLES)]
     Completions {
@@ -101,6 +108,7 @@ fn main() -> ExitCode {
         Command::Watch(args) => watch::run(args),
         Command::Doctor(args) => doctor::run(args),
         Command::Templates { command } => templates::run(command),
+        Command::Registry { command } => registry::run(command),
         Command::Completions { shell } => {
             use clap::CommandFactory as _;
             clap_complete::generate(shell, &mut Cli::command(), "gyre", &mut std::io::stdout());

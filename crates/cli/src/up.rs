@@ -25,11 +25,21 @@ Examples:
 
 #[derive(Args, Debug)]
 pub(crate) struct UpArgs {
-    /// The application: a spin.toml, or a directory holding one.
+    /// The application: a spin.toml, a directory holding one, or a
+    /// registry reference (REGISTRY/REPOSITORY:TAG) that is not a local path.
     #[arg(short = 'f', long = "from", value_name = "APPLICATION")]
     pub(crate) from: Option<PathBuf>,
 
-    /// Address to listen on (port 0 picks a free port).
+    /// The application as a registry reference, even where a local path of
+    /// that name exists.
+    #[arg(long, value_name = "REFERENCE", conflicts_with = "from")]
+    from_registry: Option<String>,
+
+    #[command(flatten)]
+    registry: crate::registry::RegistryFlags,
+
+    /// Address to listen on: HOST:PORT, or a bare PORT for every interface
+    /// (port 0 picks a free port).
     #[arg(long, env = "SPIN_HTTP_LISTEN_ADDR", default_value = "127.0.0.1:3000")]
     listen: String,
 
@@ -37,11 +47,13 @@ pub(crate) struct UpArgs {
     #[arg(short = 'e', long = "env", value_name = "KEY=VALUE", value_parser = crate::parse_key_value)]
     env: Vec<(String, String)>,
 
-    /// Directory for application state (default: `.spin` next to the manifest).
+    /// Directory for application state (default: `.spin` next to the
+    /// manifest; none for an app from a registry).
     #[arg(long, value_name = "DIR")]
     state_dir: Option<PathBuf>,
 
-    /// Directory for component logs (default: `<state-dir>/logs`; "" turns file logs off).
+    /// Directory for component logs (default: `<state-dir>/logs`, so none
+    /// for an app from a registry; "" turns file logs off).
     #[arg(short = 'L', long, env = "SPIN_LOG_DIR", value_name = "DIR")]
     log_dir: Option<PathBuf>,
 
@@ -218,6 +230,9 @@ fn resolve_limits(
 fn parse_listen(s: &str) -> Result<SocketAddr> {
     let candidate = if s.starts_with(':') {
         format!("127.0.0.1{s}")
+    } else if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+        // A bare port, as SpinKube's spintainer executor passes it.
+        format!("0.0.0.0:{s}")
     } else {
         s.to_string()
     };
@@ -305,6 +320,9 @@ struct LoadedApp {
 struct Session {
     args: UpArgs,
     manifest_path: PathBuf,
+    /// The app was pulled from a registry: no state directory of its own
+    /// unless one is asked for, logs on stdout/stderr only.
+    from_registry: bool,
     download_cache: Option<PathBuf>,
     engine: Arc<GyreEngine>,
     hub: OutputHub,
@@ -313,6 +331,7 @@ struct Session {
 async fn load_app(
     args: &UpArgs,
     manifest_path: &std::path::Path,
+    from_registry: bool,
     download_cache: Option<PathBuf>,
 ) -> Result<LoadedApp> {
     let app = gyre_app::load(
@@ -320,6 +339,7 @@ async fn load_app(
         &gyre_app::LoadOptions {
             env: args.env.clone(),
             download_cache,
+            include_unused: false,
         },
     )
     .await?;
@@ -347,6 +367,7 @@ async fn load_app(
         (Some(dir), _) if dir.as_os_str().is_empty() => None,
         (Some(dir), _) => Some(dir.clone()),
         (None, Some(dir)) => dir.clone(),
+        (None, None) if from_registry => None,
         (None, None) => Some(app.dir.join(".spin")),
     };
     let log_dir = match (&args.log_dir, &runtime_config.log_dir) {
@@ -480,13 +501,31 @@ fn start_redis(
     Ok(RedisRun { stop, task })
 }
 
+/// The manifest to run, and whether it came from a registry.
+async fn resolve_app(args: &UpArgs) -> Result<(PathBuf, bool)> {
+    let reference = match (&args.from_registry, &args.from) {
+        (Some(reference), _) => Some(reference.clone()),
+        (None, Some(from)) if crate::registry::looks_like_reference(from) => {
+            Some(from.to_string_lossy().into_owned())
+        }
+        _ => None,
+    };
+    match reference {
+        Some(reference) => Ok((
+            crate::registry::app_from_registry(&reference, &args.registry).await?,
+            true,
+        )),
+        None => Ok((gyre_app::resolve_manifest_path(args.from.as_deref())?, false)),
+    }
+}
+
 async fn up(
     args: UpArgs,
     mut reloads: Option<tokio::sync::mpsc::UnboundedReceiver<Reload>>,
 ) -> Result<()> {
     let started = Instant::now();
     let listen = parse_listen(&args.listen)?;
-    let manifest_path = gyre_app::resolve_manifest_path(args.from.as_deref())?;
+    let (manifest_path, from_registry) = resolve_app(&args).await?;
     let compile_cache = args
         .cache_dir
         .clone()
@@ -495,7 +534,7 @@ async fn up(
     let download_cache = compile_cache
         .as_deref()
         .map(|d| d.with_file_name("downloads"));
-    let loaded = load_app(&args, &manifest_path, download_cache.clone()).await?;
+    let loaded = load_app(&args, &manifest_path, from_registry, download_cache.clone()).await?;
 
     let largest_memory = std::iter::once(&loaded.limits.default)
         .chain(loaded.limits.components.values())
@@ -530,6 +569,7 @@ async fn up(
     let hub = OutputHub::new(echo)?;
     let session = Session {
         manifest_path,
+        from_registry,
         download_cache,
         engine,
         hub,
@@ -682,6 +722,7 @@ async fn reload(
     let loaded = load_app(
         &session.args,
         &session.manifest_path,
+        session.from_registry,
         session.download_cache.clone(),
     )
     .await?;

@@ -1,0 +1,216 @@
+//! One configured `oci-client` and the errors a user can act on.
+
+use oci_client::errors::{OciDistributionError, OciErrorCode};
+use oci_client::{Client, Reference};
+
+/// A failure talking to a registry, worded for the person who has to fix it.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// The text is not an OCI reference.
+    #[error("{text:?} is not a registry reference ({reason}); expected REGISTRY/REPOSITORY[:TAG|@DIGEST], e.g. ghcr.io/team/app:v1")]
+    InvalidReference {
+        /// What was given.
+        text: String,
+        /// Why it does not parse.
+        reason: String,
+    },
+    /// No HTTP exchange happened: DNS, connection, TLS.
+    #[error("cannot reach the registry {registry}{hint}")]
+    Unreachable {
+        /// `host[:port]`.
+        registry: String,
+        /// What to try.
+        hint: &'static str,
+        /// The transport's error.
+        #[source]
+        source: OciDistributionError,
+    },
+    /// Credentials missing or refused.
+    #[error(
+        "the registry {registry} refused access to {repository}: log in with `gyre registry login {registry}` (credentials are read from ~/.docker/config.json)"
+    )]
+    Unauthorized {
+        /// `host[:port]`.
+        registry: String,
+        /// The repository.
+        repository: String,
+        /// The registry's answer.
+        #[source]
+        source: OciDistributionError,
+    },
+    /// The reference names nothing.
+    #[error("{reference} was not found in the registry: check the repository and tag (`gyre registry push` creates them)")]
+    NotFound {
+        /// The full reference.
+        reference: String,
+        /// The registry's answer.
+        #[source]
+        source: OciDistributionError,
+    },
+    /// Bytes whose digest is not the one the manifest promised.
+    #[error(
+        "{what} {digest} from {reference} does not match its digest, so nothing of it was stored: the registry's copy is corrupt or was altered; push the application again"
+    )]
+    DigestMismatch {
+        /// "layer", "config", "manifest".
+        what: &'static str,
+        /// The promised digest.
+        digest: String,
+        /// The full reference.
+        reference: String,
+        /// Details (expected vs actual).
+        detail: String,
+    },
+    /// Any other answer from the registry.
+    #[error("the registry {registry} failed the request for {reference}")]
+    Registry {
+        /// `host[:port]`.
+        registry: String,
+        /// The full reference.
+        reference: String,
+        /// The registry's answer.
+        #[source]
+        source: OciDistributionError,
+    },
+}
+
+impl RegistryError {
+    /// Whether the registry could not be reached at all (so a copy pulled
+    /// before may stand in).
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, Self::Unreachable { .. })
+    }
+
+    /// Sorts an `oci-client` error into what the user can do about it.
+    pub(crate) fn from_oci(
+        err: OciDistributionError,
+        reference: &Reference,
+        insecure: bool,
+    ) -> Self {
+        let registry = reference.resolve_registry().to_string();
+        match err {
+            OciDistributionError::RequestError(_) => Self::Unreachable {
+                registry,
+                hint: if insecure {
+                    ": is it running, and is the address right?"
+                } else {
+                    ": is it running, and is the address right? A registry that serves plain HTTP (a local one) needs -k/--insecure"
+                },
+                source: err,
+            },
+            OciDistributionError::AuthenticationFailure(_)
+            | OciDistributionError::UnauthorizedError { .. } => Self::Unauthorized {
+                registry,
+                repository: reference.repository().to_string(),
+                source: err,
+            },
+            OciDistributionError::ImageManifestNotFoundError(_) => Self::NotFound {
+                reference: reference.whole(),
+                source: err,
+            },
+            OciDistributionError::RegistryError { ref envelope, .. }
+                if envelope.errors.iter().any(|e| {
+                    matches!(e.code, OciErrorCode::Unauthorized | OciErrorCode::Denied)
+                }) =>
+            {
+                Self::Unauthorized {
+                    registry,
+                    repository: reference.repository().to_string(),
+                    source: err,
+                }
+            }
+            OciDistributionError::RegistryError { ref envelope, .. }
+                if envelope.errors.iter().any(|e| {
+                    matches!(
+                        e.code,
+                        OciErrorCode::ManifestUnknown
+                            | OciErrorCode::NameUnknown
+                            | OciErrorCode::NotFound
+                    )
+                }) =>
+            {
+                Self::NotFound {
+                    reference: reference.whole(),
+                    source: err,
+                }
+            }
+            OciDistributionError::DigestError(ref detail) => Self::DigestMismatch {
+                what: "manifest",
+                digest: reference.digest().unwrap_or("?").to_string(),
+                reference: reference.whole(),
+                detail: detail.to_string(),
+            },
+            other => Self::Registry {
+                registry,
+                reference: reference.whole(),
+                source: other,
+            },
+        }
+    }
+}
+
+/// Parses `text` as an OCI reference, with an error that shows the shape.
+pub fn parse_reference(text: &str) -> Result<Reference, RegistryError> {
+    text.parse::<Reference>()
+        .map_err(|e| RegistryError::InvalidReference {
+            text: text.to_string(),
+            reason: e.to_string(),
+        })
+}
+
+/// An OCI client set up for Spin artifacts.
+pub struct RegistryClient {
+    pub(crate) oci: Client,
+    pub(crate) insecure: bool,
+}
+
+impl RegistryClient {
+    /// `insecure` speaks plain HTTP (`-k`), as Spin does; otherwise HTTPS
+    /// with the system's roots.
+    pub fn new(insecure: bool) -> Self {
+        // reqwest's rustls needs a process-wide crypto provider; ring is the
+        // one in Gyre's tree. A second install (already done) is harmless.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let config = oci_client::client::ClientConfig {
+            protocol: if insecure {
+                oci_client::client::ClientProtocol::Http
+            } else {
+                oci_client::client::ClientProtocol::Https
+            },
+            connect_timeout: Some(std::time::Duration::from_secs(10)),
+            ..Default::default()
+        };
+        Self {
+            oci: Client::new(config),
+            insecure,
+        }
+    }
+
+    /// Checks credentials against `server`. A token service checks them
+    /// when it hands out a token; a registry with basic auth checks them on
+    /// each request, so a manifest of a repository that need not exist is
+    /// asked for: "not found" means the credentials were accepted.
+    pub async fn check_login(
+        &self,
+        server: &str,
+        auth: &oci_client::secrets::RegistryAuth,
+    ) -> Result<(), RegistryError> {
+        let reference = parse_reference(&format!("{server}/gyre-login-check:latest"))?;
+        let to_error = |e| RegistryError::from_oci(e, &reference, self.insecure);
+        let token = self
+            .oci
+            .auth(&reference, auth, oci_client::RegistryOperation::Pull)
+            .await
+            .map_err(to_error)?;
+        if token.is_some() {
+            return Ok(());
+        }
+        match self.oci.pull_image_manifest(&reference, auth).await {
+            Ok(_) => Ok(()),
+            Err(e) => match to_error(e) {
+                RegistryError::NotFound { .. } => Ok(()),
+                other => Err(other),
+            },
+        }
+    }
+}
