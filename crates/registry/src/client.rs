@@ -104,7 +104,13 @@ impl RegistryError {
                 repository: reference.repository().to_string(),
                 source: err,
             },
-            OciDistributionError::ImageManifestNotFoundError(_) => Self::NotFound {
+            OciDistributionError::ServerError { code: 401 | 403, .. } => Self::Unauthorized {
+                registry,
+                repository: reference.repository().to_string(),
+                source: err,
+            },
+            OciDistributionError::ServerError { code: 404, .. }
+            | OciDistributionError::ImageManifestNotFoundError(_) => Self::NotFound {
                 reference: reference.whole(),
                 source: err,
             },

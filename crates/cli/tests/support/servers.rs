@@ -694,3 +694,93 @@ impl Drop for Mosquitto {
         stop(&mut self.child, "-TERM");
     }
 }
+
+/// Debian's `docker-registry` (the CNCF distribution registry), storing in
+/// a temporary directory, plain HTTP on loopback; optionally with htpasswd
+/// basic auth.
+pub struct Registry {
+    child: Child,
+    pub port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Registry {
+    pub fn start() -> Registry {
+        Self::start_with(None)
+    }
+
+    /// A registry that admits only `user` with `password`.
+    pub fn with_login(user: &str, password: &str) -> Registry {
+        Self::start_with(Some((user, password)))
+    }
+
+    fn start_with(login: Option<(&str, &str)>) -> Registry {
+        let binary = find_binary(
+            "GYRE_DOCKER_REGISTRY",
+            "docker-registry",
+            "apt-get install docker-registry",
+        );
+        let dir = tempfile::tempdir().expect("temp dir");
+        let port = free_port();
+        let auth = match login {
+            Some((user, password)) => {
+                let htpasswd = find_binary("GYRE_HTPASSWD", "htpasswd", "apt-get install apache2-utils");
+                let output = Command::new(htpasswd)
+                    .args(["-Bbn", user, password])
+                    .output()
+                    .expect("run htpasswd");
+                assert!(output.status.success(), "htpasswd failed");
+                let file = dir.path().join("htpasswd");
+                std::fs::write(&file, &output.stdout).expect("write htpasswd");
+                format!(
+                    "auth:\n  htpasswd:\n    realm: gyre-test\n    path: {}\n",
+                    file.display()
+                )
+            }
+            None => String::new(),
+        };
+        let config = format!(
+            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n{auth}",
+            dir.path().join("storage").display()
+        );
+        let config_path = dir.path().join("config.yml");
+        std::fs::write(&config_path, config).expect("write registry config");
+        let mut child = Command::new(binary)
+            .arg("serve")
+            .arg(&config_path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start docker-registry");
+        wait_for_port(port, &mut child, "docker-registry");
+        Registry { child, port, dir }
+    }
+
+    /// `127.0.0.1:PORT`.
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Where the registry keeps the bytes of the blob with `digest`.
+    pub fn blob_data(&self, digest: &str) -> PathBuf {
+        let hex = digest.strip_prefix("sha256:").expect("sha256 digest");
+        self.dir
+            .path()
+            .join("storage/docker/registry/v2/blobs/sha256")
+            .join(&hex[..2])
+            .join(hex)
+            .join("data")
+    }
+
+    /// Stops the registry (its storage stays until the handle drops).
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
