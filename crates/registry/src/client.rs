@@ -167,29 +167,60 @@ pub fn parse_reference(text: &str) -> Result<Reference, RegistryError> {
 /// An OCI client set up for Spin artifacts.
 pub struct RegistryClient {
     pub(crate) oci: Client,
-    pub(crate) insecure: bool,
+    insecure: bool,
+    plain_http: Vec<String>,
 }
 
+/// Registries (`host:port`, comma-separated) spoken to over plain HTTP
+/// without `-k`.
+pub const INSECURE_REGISTRIES_ENV: &str = "GYRE_INSECURE_REGISTRIES";
+
 impl RegistryClient {
-    /// `insecure` speaks plain HTTP (`-k`), as Spin does; otherwise HTTPS
-    /// with the system's roots.
+    /// `insecure` speaks plain HTTP to every registry (`-k`), as Spin does;
+    /// otherwise HTTPS with the system's roots, except to the registries
+    /// listed in [`INSECURE_REGISTRIES_ENV`] (where a command line cannot
+    /// carry `-k`, such as SpinKube's spintainer executor).
     pub fn new(insecure: bool) -> Self {
         // reqwest's rustls needs a process-wide crypto provider; ring is the
         // one in Gyre's tree. A second install (already done) is harmless.
         let _ = rustls::crypto::ring::default_provider().install_default();
+        let plain_http: Vec<String> = std::env::var(INSECURE_REGISTRIES_ENV)
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect();
+        let protocol = if insecure {
+            oci_client::client::ClientProtocol::Http
+        } else if plain_http.is_empty() {
+            oci_client::client::ClientProtocol::Https
+        } else {
+            oci_client::client::ClientProtocol::HttpsExcept(plain_http.clone())
+        };
         let config = oci_client::client::ClientConfig {
-            protocol: if insecure {
-                oci_client::client::ClientProtocol::Http
-            } else {
-                oci_client::client::ClientProtocol::Https
-            },
+            protocol,
             connect_timeout: Some(std::time::Duration::from_secs(10)),
             ..Default::default()
         };
         Self {
             oci: Client::new(config),
             insecure,
+            plain_http,
         }
+    }
+
+    /// An `oci-client` error, sorted for the user.
+    pub(crate) fn error(&self, err: OciDistributionError, reference: &Reference) -> RegistryError {
+        RegistryError::from_oci(err, reference, self.plain_http_to(reference))
+    }
+
+    fn plain_http_to(&self, reference: &Reference) -> bool {
+        self.insecure
+            || self
+                .plain_http
+                .iter()
+                .any(|r| r == reference.resolve_registry())
     }
 
     /// Checks credentials against `server`. A token service checks them
@@ -202,7 +233,7 @@ impl RegistryClient {
         auth: &oci_client::secrets::RegistryAuth,
     ) -> Result<(), RegistryError> {
         let reference = parse_reference(&format!("{server}/gyre-login-check:latest"))?;
-        let to_error = |e| RegistryError::from_oci(e, &reference, self.insecure);
+        let to_error = |e| self.error(e, &reference);
         let token = self
             .oci
             .auth(&reference, auth, oci_client::RegistryOperation::Pull)

@@ -61,7 +61,7 @@ impl RegistryClient {
                 return Ok(pulled);
             }
         }
-        let to_error = |e| RegistryError::from_oci(e, reference, self.insecure);
+        let to_error = |e| self.error(e, reference);
         let auth = crate::auth_for(reference.resolve_registry());
         let (manifest, digest) = self
             .oci
@@ -129,7 +129,7 @@ impl RegistryClient {
                         detail: detail.to_string(),
                     }
                 }
-                other => RegistryError::from_oci(other, reference, self.insecure),
+                other => self.error(other, reference),
             })?;
         let bytes = sink.bytes;
         let actual = sha256_digest(&bytes);

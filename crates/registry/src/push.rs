@@ -27,7 +27,7 @@ use crate::locked::{
 };
 use crate::{
     ARCHIVE_LAYERS_ENV, ARCHIVE_MEDIA_TYPE, DATA_MEDIA_TYPE, LOCKED_APP_DIGEST_LABEL,
-    MAX_INLINED_CONTENT_SIZE, MAX_LAYER_COUNT, RegistryClient, RegistryError,
+    MAX_INLINED_CONTENT_SIZE, MAX_LAYER_COUNT, RegistryClient,
     SPIN_APPLICATION_MEDIA_TYPE, WASM_LAYER_MEDIA_TYPE,
 };
 
@@ -101,7 +101,7 @@ impl RegistryClient {
             .oci
             .push(reference, &layers, config, &auth, Some(manifest))
             .await
-            .map_err(|e| RegistryError::from_oci(e, reference, self.insecure))?;
+            .map_err(|e| self.error(e, reference))?;
         Ok(Pushed {
             digest: digest_from_url(&response.manifest_url),
             layers: layers.len(),

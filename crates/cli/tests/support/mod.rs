@@ -126,7 +126,13 @@ impl Gyre {
 
     /// Runs `gyre ARGS` in `dir` and waits for its `Serving` line.
     pub fn start(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Gyre {
-        let mut cmd = gyre_command();
+        Gyre::start_program(Path::new(env!("CARGO_BIN_EXE_gyre")), dir, args, env)
+    }
+
+    /// Runs `PROGRAM ARGS` (a gyre, however started) in `dir` and waits for
+    /// its `Serving` line.
+    pub fn start_program(program: &Path, dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Gyre {
+        let mut cmd = Command::new(program);
         cmd.current_dir(dir)
             .args(args)
             .env_remove("SPIN_HTTP_LISTEN_ADDR")
