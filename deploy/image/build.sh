@@ -2,7 +2,7 @@
 # Builds a minimal OCI image of Gyre without a container daemon (buildah,
 # from scratch) and pushes it to a registry.
 #
-#   deploy/image/build.sh REFERENCE                 e.g. ghcr.io/team/gyre:0.1.0
+#   deploy/image/build.sh REFERENCE                 e.g. registry.example.com/team/gyre:0.1.0
 #   GYRE_BINARY=target/debug/gyre deploy/image/build.sh --insecure 127.0.0.1:5000/gyre:dev
 #
 # The image holds the gyre binary, the shared libraries it links (glibc,

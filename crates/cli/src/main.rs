@@ -8,6 +8,7 @@
 mod build;
 mod check;
 mod doctor;
+mod kube;
 mod new;
 mod registry;
 mod templates;
@@ -75,6 +76,11 @@ enum Command {
         #[command(subcommand)]
         command: registry::RegistryCommand,
     },
+    /// Kubernetes manifests for an app in a registry.
+    Kube {
+        #[command(subcommand)]
+        command: kube::KubeCommand,
+    },
     /// Print a shell completion script: bash, zsh, fish, elvish or powershell.
     #[command(after_help = COMPLETIONS_EXAMPLES)]
     Completions {
@@ -109,6 +115,7 @@ fn main() -> ExitCode {
         Command::Doctor(args) => doctor::run(args),
         Command::Templates { command } => templates::run(command),
         Command::Registry { command } => registry::run(command),
+        Command::Kube { command } => kube::run(command),
         Command::Completions { shell } => {
             use clap::CommandFactory as _;
             clap_complete::generate(shell, &mut Cli::command(), "gyre", &mut std::io::stdout());

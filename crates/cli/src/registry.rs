@@ -17,11 +17,11 @@ use crate::term;
 
 pub(crate) const EXAMPLES: &str = "\
 Examples:
-  gyre registry push ghcr.io/team/hello:v1             push ./spin.toml's app
+  gyre registry push registry.example.com/team/hello:v1             push ./spin.toml's app
   gyre registry push -f app/ --build 127.0.0.1:5000/team/hello:v1 -k
-  gyre registry pull ghcr.io/team/hello:v1
-  gyre registry login -u alice --password-stdin ghcr.io < token.txt
-  gyre up -f ghcr.io/team/hello:v1                     pull (cached), then run";
+  gyre registry pull registry.example.com/team/hello:v1
+  gyre registry login -u alice --password-stdin registry.example.com < token.txt
+  gyre up -f registry.example.com/team/hello:v1                     pull (cached), then run";
 
 #[derive(Subcommand, Debug)]
 pub(crate) enum RegistryCommand {

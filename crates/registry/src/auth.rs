@@ -20,8 +20,8 @@ pub fn docker_config_path() -> Option<PathBuf> {
     Some(dir.join("config.json"))
 }
 
-/// The server key `login` stores and lookups use: `https://ghcr.io` and
-/// `ghcr.io` name the same registry, and Docker Hub is `index.docker.io`.
+/// The server key `login` stores and lookups use: `https://registry.example.com` and
+/// `registry.example.com` name the same registry, and Docker Hub is `index.docker.io`.
 pub fn server_key(server: &str) -> String {
     let trimmed = server
         .trim_start_matches("https://")
@@ -93,9 +93,9 @@ mod tests {
     #[test]
     fn server_keys_name_the_registry_host() {
         for (input, key) in [
-            ("ghcr.io", "ghcr.io"),
-            ("https://ghcr.io", "ghcr.io"),
-            ("https://ghcr.io/v2/", "ghcr.io"),
+            ("registry.example.com", "registry.example.com"),
+            ("https://registry.example.com", "registry.example.com"),
+            ("https://registry.example.com/v2/", "registry.example.com"),
             ("docker.io", "index.docker.io"),
             ("127.0.0.1:5000", "127.0.0.1:5000"),
         ] {

@@ -7,7 +7,7 @@ use oci_client::{Client, Reference};
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
     /// The text is not an OCI reference.
-    #[error("{text:?} is not a registry reference ({reason}); expected REGISTRY/REPOSITORY[:TAG|@DIGEST], e.g. ghcr.io/team/app:v1")]
+    #[error("{text:?} is not a registry reference ({reason}); expected REGISTRY/REPOSITORY[:TAG|@DIGEST], e.g. registry.example.com/team/app:v1")]
     InvalidReference {
         /// What was given.
         text: String,
