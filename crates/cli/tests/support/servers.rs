@@ -34,8 +34,12 @@ fn find_binary(env: &str, name: &str, install: &str) -> PathBuf {
 }
 
 fn wait_for_port(port: u16, child: &mut Child, what: &str) {
+    wait_for_host_port("127.0.0.1", port, child, what);
+}
+
+pub fn wait_for_host_port(host: &str, port: u16, child: &mut Child, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+    while TcpStream::connect((host, port)).is_err() {
         if let Ok(Some(status)) = child.try_wait() {
             panic!("{what} exited with {status} before listening on port {port}");
         }
@@ -51,17 +55,28 @@ fn wait_for_port(port: u16, child: &mut Child, what: &str) {
 pub struct RedisServer {
     child: Child,
     pub port: u16,
+    bind: String,
     _dir: tempfile::TempDir,
 }
 
 impl RedisServer {
     pub fn start() -> RedisServer {
+        Self::start_bound(&[])
+    }
+
+    /// Listening on `extra` addresses as well as loopback.
+    pub fn start_bound(extra: &[&str]) -> RedisServer {
         let dir = tempfile::tempdir().expect("temp dir");
         let port = free_port();
-        let child = Self::spawn(port, dir.path());
+        let bind = std::iter::once("127.0.0.1")
+            .chain(extra.iter().copied())
+            .collect::<Vec<_>>()
+            .join(" ");
+        let child = Self::spawn(port, &bind, dir.path());
         RedisServer {
             child,
             port,
+            bind,
             _dir: dir,
         }
     }
@@ -70,17 +85,20 @@ impl RedisServer {
     pub fn restart(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        self.child = Self::spawn(self.port, self._dir.path());
+        self.child = Self::spawn(self.port, &self.bind, self._dir.path());
     }
 
-    fn spawn(port: u16, dir: &std::path::Path) -> Child {
+    fn spawn(port: u16, bind: &str, dir: &std::path::Path) -> Child {
         let binary = find_binary(
             "GYRE_REDIS_SERVER",
             "redis-server",
             "apt-get install redis-server",
         );
         let mut child = Command::new(binary)
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--port", &port.to_string(), "--bind", bind])
+            // Clients on other addresses than loopback (network namespaces)
+            // are refused in protected mode.
+            .args(["--protected-mode", if bind == "127.0.0.1" { "yes" } else { "no" }])
             .args(["--save", "", "--appendonly", "no"])
             .arg("--dir")
             .arg(dir)
@@ -451,6 +469,12 @@ pub struct Postgres {
 
 impl Postgres {
     pub fn start() -> Postgres {
+        Self::start_listening(&[])
+    }
+
+    /// Listening on `extra` addresses as well as loopback, admitting
+    /// password logins from their subnets.
+    pub fn start_listening(extra: &[&str]) -> Postgres {
         let install = "apt-get install postgresql-15";
         let initdb = find_server_binary("GYRE_INITDB", "initdb", install);
         let postgres = find_server_binary("GYRE_POSTGRES", "postgres", install);
@@ -504,6 +528,18 @@ impl Postgres {
             "initdb failed: {}",
             String::from_utf8_lossy(&output.stderr)
         );
+        if !extra.is_empty() {
+            use std::io::Write as _;
+            let mut hba = std::fs::OpenOptions::new()
+                .append(true)
+                .open(data.join("pg_hba.conf"))
+                .expect("open pg_hba.conf");
+            writeln!(hba, "host all all samenet scram-sha-256").expect("write pg_hba.conf");
+        }
+        let listen = std::iter::once("127.0.0.1")
+            .chain(extra.iter().copied())
+            .collect::<Vec<_>>()
+            .join(",");
         let port = free_port();
         let mut child = command(&postgres)
             .arg("-D")
@@ -511,7 +547,7 @@ impl Postgres {
             .args(["-p", &port.to_string()])
             .arg("-k")
             .arg(dir.path())
-            .args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"])
+            .args(["-c", &format!("listen_addresses={listen}"), "-c", "fsync=off"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -701,20 +737,26 @@ impl Drop for Mosquitto {
 pub struct Registry {
     child: Child,
     pub port: u16,
+    host: String,
     dir: tempfile::TempDir,
 }
 
 impl Registry {
     pub fn start() -> Registry {
-        Self::start_with(None)
+        Self::start_with("127.0.0.1", None)
+    }
+
+    /// A registry on `host` (an address of this machine).
+    pub fn start_on(host: &str) -> Registry {
+        Self::start_with(host, None)
     }
 
     /// A registry that admits only `user` with `password`.
     pub fn with_login(user: &str, password: &str) -> Registry {
-        Self::start_with(Some((user, password)))
+        Self::start_with("127.0.0.1", Some((user, password)))
     }
 
-    fn start_with(login: Option<(&str, &str)>) -> Registry {
+    fn start_with(host: &str, login: Option<(&str, &str)>) -> Registry {
         let binary = find_binary(
             "GYRE_DOCKER_REGISTRY",
             "docker-registry",
@@ -740,7 +782,7 @@ impl Registry {
             None => String::new(),
         };
         let config = format!(
-            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n{auth}",
+            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {host}:{port}\n{auth}",
             dir.path().join("storage").display()
         );
         let config_path = dir.path().join("config.yml");
@@ -752,13 +794,18 @@ impl Registry {
             .stderr(Stdio::null())
             .spawn()
             .expect("start docker-registry");
-        wait_for_port(port, &mut child, "docker-registry");
-        Registry { child, port, dir }
+        wait_for_host_port(host, port, &mut child, "docker-registry");
+        Registry {
+            child,
+            port,
+            host: host.to_string(),
+            dir,
+        }
     }
 
-    /// `127.0.0.1:PORT`.
+    /// `HOST:PORT`.
     pub fn addr(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        format!("{}:{}", self.host, self.port)
     }
 
     /// Where the registry keeps the bytes of the blob with `digest`.
