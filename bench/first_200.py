@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """Time from starting `gyre up` to its first 200 response, in milliseconds.
 
-    first_200.py GYRE APP_DIR PATH CACHE_DIR
+    first_200.py GYRE APP PATH CACHE_DIR [UP_ARGS...]
 
-Starts `GYRE up -f APP_DIR --listen 127.0.0.1:0` with GYRE_CACHE_DIR=CACHE_DIR,
+Starts `GYRE up -f APP --listen 127.0.0.1:0 UP_ARGS` with GYRE_CACHE_DIR=CACHE_DIR
+(APP: a directory, a manifest or a registry reference),
 reads the port from the `Serving` line, polls PATH until it answers 200, prints
-the elapsed milliseconds and stops the server. Used by bench/run.sh.
+the elapsed milliseconds and stops the server. Used by bench/run.sh and bench/distribution.sh.
 """
 import http.client
 import os
@@ -14,9 +15,10 @@ import sys
 import time
 
 gyre, app, path, cache = sys.argv[1:5]
+extra = sys.argv[5:]
 env = dict(os.environ, GYRE_CACHE_DIR=cache)
 start = time.perf_counter()
-proc = subprocess.Popen([gyre, "up", "-f", app, "--listen", "127.0.0.1:0", "-q"],
+proc = subprocess.Popen([gyre, "up", "-f", app, "--listen", "127.0.0.1:0", "-q", *extra],
                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, text=True)
 try:
     port = None
