@@ -505,3 +505,181 @@ fn upload_blob(registry: &Registry, repository: &str, bytes: &[u8]) {
         .send_bytes(bytes)
         .expect("finish the upload");
 }
+
+/// Pushes an artifact the way older Spin did: the lock is the OCI config
+/// (no lock layer), blobs uploaded with the distribution API.
+fn push_spin_artifact(registry: &Registry, repository: &str, tag: &str, lock: &Value, layers: &[(&str, &[u8])]) {
+    let lock_bytes = serde_json::to_vec(lock).expect("lock JSON");
+    upload_blob(registry, repository, &lock_bytes);
+    let mut descriptors = Vec::new();
+    for (media_type, bytes) in layers {
+        upload_blob(registry, repository, bytes);
+        descriptors.push(serde_json::json!({ "mediaType": media_type, "digest": sha256(bytes), "size": bytes.len() }));
+    }
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "config": { "mediaType": LOCK, "digest": sha256(&lock_bytes), "size": lock_bytes.len() },
+        "layers": descriptors,
+    });
+    support::agent()
+        .put(&format!("http://{}/v2/{repository}/manifests/{tag}", registry.addr()))
+        .set("content-type", OCI_MANIFEST)
+        .send_bytes(manifest.to_string().as_bytes())
+        .expect("put the manifest");
+}
+
+#[test]
+fn an_artifact_in_spins_older_layout_runs_with_its_files_environment_and_variables() {
+    let registry = Registry::start();
+    let home = Home::new();
+    let wasm = std::fs::read(support::guest("py5-http")).expect("guest");
+    let page = "<p>pushed by Spin</p>\n".repeat(10);
+    // Field by field what Spin's lock holds, including what Gyre does not
+    // write itself (`must_understand`, metadata.trigger, version 1).
+    let lock = serde_json::json!({
+        "spin_lock_version": 1,
+        "must_understand": ["host_requirements"],
+        "metadata": {
+            "name": "spin-pushed",
+            "version": "0.1.0",
+            "authors": ["Spin User"],
+            "trigger": { "type": "http" },
+            "triggers": { "http": {} },
+        },
+        "host_requirements": { "local_service_chaining": "optional" },
+        "variables": { "who": { "default": "spin" } },
+        "triggers": [{
+            "id": "trigger--web",
+            "trigger_type": "http",
+            "trigger_config": { "component": "web", "route": "/..." },
+        }],
+        "components": [{
+            "id": "web",
+            "metadata": { "allowed_outbound_hosts": [], "key_value_stores": [], "databases": [], "ai_models": [] },
+            "source": { "content_type": "application/wasm", "digest": sha256(&wasm) },
+            "env": { "GYRE_TEST_ORIGIN": "spin" },
+            "files": [
+                { "digest": sha256(page.as_bytes()), "path": "site/index.html" },
+                { "inline": "aGk=", "digest": sha256(b"hi"), "path": "hi.txt" },
+            ],
+            "config": { "greeting": "hello {{ who }}" },
+        }],
+    });
+    push_spin_artifact(
+        &registry,
+        "spin/pushed",
+        "v1",
+        &lock,
+        &[(WASM, &wasm), (DATA, page.as_bytes())],
+    );
+    let up = home.up(&format!("{}/spin/pushed:v1", registry.addr()));
+    assert_eq!(up.get("/file/site/index.html").text(), page);
+    assert_eq!(up.get("/file/hi.txt").text(), "hi");
+    assert!(up.get("/env").text().contains("\"GYRE_TEST_ORIGIN\": \"spin\""), "{}", up.get("/env").text());
+
+    // A section Gyre does not know is refused by name, as Spin would.
+    let mut future = lock.clone();
+    future["must_understand"] = serde_json::json!(["time_travel"]);
+    push_spin_artifact(&registry, "spin/future", "v1", &future, &[(WASM, &wasm), (DATA, page.as_bytes())]);
+    let stderr = home.fails(
+        home.dir.path(),
+        &["up", "-f", &format!("{}/spin/future:v1", registry.addr()), "-k"],
+    );
+    assert!(stderr.contains("`time_travel`"), "{stderr}");
+}
+
+/// A TCP relay that passes the registry's answers on at `bytes_per_sec`,
+/// so a download lasts long enough to be seen.
+fn slow_relay(target: u16, bytes_per_sec: usize) -> u16 {
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind the relay");
+    let port = listener.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let Ok(server) = TcpStream::connect(("127.0.0.1", target)) else {
+                continue;
+            };
+            let (mut client_read, mut server_write) = (
+                client.try_clone().expect("clone"),
+                server.try_clone().expect("clone"),
+            );
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut client_read, &mut server_write);
+            });
+            let (mut server_read, mut client_write) = (server, client);
+            std::thread::spawn(move || {
+                let chunk = (bytes_per_sec / 20).max(1);
+                let mut buf = vec![0u8; chunk];
+                while let Ok(n) = server_read.read(&mut buf) {
+                    if n == 0 || client_write.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                let _ = client_write.shutdown(std::net::Shutdown::Write);
+            });
+        }
+    });
+    port
+}
+
+/// Through a real terminal (tmux): `login` prompts for what it was not
+/// given, and a pull draws a download bar that it clears when done.
+#[test]
+fn on_a_terminal_login_prompts_and_a_pull_shows_its_progress() {
+    use std::time::{Duration, Instant};
+    let private = Registry::with_login("bob", "tty-pass");
+    let public = Registry::start();
+    let home = Home::new();
+    let app = TestApp::new(
+        "spin_manifest_version = 2\n[application]\nname = \"big\"\n[[trigger.http]]\nroute = \"/...\"\ncomponent = \"web\"\n[component.web]\nsource = \"{guest:py5-http}\"\n",
+    );
+    home.ok(app.path(), &["registry", "push", "-k", &format!("{}/team/big:v1", public.addr())]);
+    // About 36 MB at 12 MB/s: three seconds of bar.
+    let relay = slow_relay(public.port, 12 * 1024 * 1024);
+    let exports: String = home.env().iter().map(|(k, v)| format!("{k}='{v}' ")).collect();
+    let gyre = env!("CARGO_BIN_EXE_gyre");
+    let command = format!(
+        "env {exports} {gyre} registry login -k {}; env {exports} {gyre} registry pull -k 127.0.0.1:{relay}/team/big:v1; sleep 30",
+        private.addr()
+    );
+    let session = format!("gyre-registry-{}", std::process::id());
+    let tmux = |args: &[&str]| {
+        let out = std::process::Command::new("tmux")
+            .args(args)
+            .output()
+            .expect("tmux is installed (apt-get install tmux)");
+        assert!(out.status.success(), "tmux {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    tmux(&["new-session", "-d", "-s", &session, "-x", "150", "-y", "30", &command]);
+    struct Kill(String);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("tmux").args(["kill-session", "-t", &self.0]).status();
+        }
+    }
+    let _kill = Kill(session.clone());
+    let screen_shows = |text: &str| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let screen = tmux(&["capture-pane", "-p", "-t", &session]);
+            if screen.contains(text) {
+                return screen;
+            }
+            assert!(Instant::now() < deadline, "the screen never showed {text:?}:\n{screen}");
+            std::thread::sleep(Duration::from_millis(30));
+        }
+    };
+    screen_shows("Username");
+    tmux(&["send-keys", "-t", &session, "bob", "Enter"]);
+    screen_shows("Password");
+    tmux(&["send-keys", "-t", &session, "tty-pass", "Enter"]);
+    let screen = screen_shows("logged in to");
+    assert!(!screen.contains("tty-pass"), "the password is not echoed:\n{screen}");
+    let bar = screen_shows("MiB/");
+    assert!(bar.contains("pulling 127.0.0.1:"), "{bar}");
+    let done = screen_shows("pulled 127.0.0.1:");
+    assert!(!done.contains("MiB/"), "the bar is cleared when the pull is done:\n{done}");
+}
