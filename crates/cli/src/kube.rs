@@ -105,7 +105,10 @@ fn scaffold(args: &ScaffoldArgs) -> Result<Vec<Value>> {
     let reference = gyre_registry::parse_reference(&args.from)?;
     let name = match &args.name {
         Some(name) => name.clone(),
-        None => object_name(reference.repository()),
+        None => gyre_registry::repository_name(reference.repository())
+            .chars()
+            .take(63)
+            .collect(),
     };
     if name.is_empty() || name.len() > 63 {
         bail!("{name:?} is not a Kubernetes object name: give one with --name");
@@ -291,18 +294,4 @@ fn service(name: &str) -> Value {
             "ports": [{ "name": "http", "port": 80, "targetPort": "http", "protocol": "TCP" }],
         },
     })
-}
-
-/// A DNS-1123 label from a repository's last segment.
-fn object_name(repository: &str) -> String {
-    let last = repository.rsplit('/').next().unwrap_or(repository);
-    let mut name = String::new();
-    for c in last.chars() {
-        if c.is_ascii_alphanumeric() {
-            name.push(c.to_ascii_lowercase());
-        } else if !name.is_empty() && !name.ends_with('-') {
-            name.push('-');
-        }
-    }
-    name.trim_end_matches('-').chars().take(63).collect()
 }

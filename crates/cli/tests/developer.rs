@@ -804,7 +804,6 @@ command = ["echo preparing", "echo 'error: no such thing' >&2; exit 7", "echo ne
 fn new_prompts_on_a_terminal_and_asks_again_after_a_bad_answer() {
     let env = UserEnv::new();
     let work = tempfile::tempdir().expect("work");
-    let session = format!("gyre-new-{}", std::process::id());
     let exports: String = env
         .vars
         .iter()
@@ -816,60 +815,16 @@ fn new_prompts_on_a_terminal_and_asks_again_after_a_bad_answer() {
         work.path().display(),
         env!("CARGO_BIN_EXE_gyre")
     );
-    let tmux = |args: &[&str]| {
-        let out = Command::new("tmux")
-            .args(args)
-            .output()
-            .expect("tmux is installed (apt-get install tmux)");
-        assert!(
-            out.status.success(),
-            "tmux {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
-    tmux(&[
-        "new-session",
-        "-d",
-        "-s",
-        &session,
-        "-x",
-        "120",
-        "-y",
-        "30",
-        &command,
-    ]);
-    struct Kill(String);
-    impl Drop for Kill {
-        fn drop(&mut self) {
-            let _ = Command::new("tmux")
-                .args(["kill-session", "-t", &self.0])
-                .status();
-        }
-    }
-    let _kill = Kill(session.clone());
-    let screen_shows = |text: &str| {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let screen = tmux(&["capture-pane", "-p", "-t", &session]);
-            if screen.contains(text) {
-                return screen;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the screen never showed {text:?}:\n{screen}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    };
+    let terminal = support::Tmux::start("gyre-new", 120, 30, &command);
+    let screen_shows = |text: &str| terminal.screen_shows(text, Duration::from_secs(20));
     screen_shows("Enter a name for your new application");
-    tmux(&["send-keys", "-t", &session, "typed-app", "Enter"]);
+    terminal.send(&["typed-app", "Enter"]);
     screen_shows("Description");
-    tmux(&["send-keys", "-t", &session, "Made in a terminal", "Enter"]);
+    terminal.send(&["Made in a terminal", "Enter"]);
     screen_shows("HTTP path");
-    tmux(&["send-keys", "-t", &session, "no-slash", "Enter"]);
+    terminal.send(&["no-slash", "Enter"]);
     screen_shows("does not match the pattern");
-    tmux(&["send-keys", "-t", &session, "C-u", "/api/...", "Enter"]);
+    terminal.send(&["C-u", "/api/...", "Enter"]);
     let screen = screen_shows("Created application `typed-app`");
     assert!(screen.contains("gyre build --up"), "{screen}");
     let manifest =

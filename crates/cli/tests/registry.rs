@@ -628,7 +628,7 @@ fn slow_relay(target: u16, bytes_per_sec: usize) -> u16 {
 /// given, and a pull draws a download bar that it clears when done.
 #[test]
 fn on_a_terminal_login_prompts_and_a_pull_shows_its_progress() {
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
     let private = Registry::with_login("bob", "tty-pass");
     let public = Registry::start();
     let home = Home::new();
@@ -644,38 +644,12 @@ fn on_a_terminal_login_prompts_and_a_pull_shows_its_progress() {
         "env {exports} {gyre} registry login -k {}; env {exports} {gyre} registry pull -k 127.0.0.1:{relay}/team/big:v1; sleep 30",
         private.addr()
     );
-    let session = format!("gyre-registry-{}", std::process::id());
-    let tmux = |args: &[&str]| {
-        let out = std::process::Command::new("tmux")
-            .args(args)
-            .output()
-            .expect("tmux is installed (apt-get install tmux)");
-        assert!(out.status.success(), "tmux {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
-    tmux(&["new-session", "-d", "-s", &session, "-x", "150", "-y", "30", &command]);
-    struct Kill(String);
-    impl Drop for Kill {
-        fn drop(&mut self) {
-            let _ = std::process::Command::new("tmux").args(["kill-session", "-t", &self.0]).status();
-        }
-    }
-    let _kill = Kill(session.clone());
-    let screen_shows = |text: &str| {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let screen = tmux(&["capture-pane", "-p", "-t", &session]);
-            if screen.contains(text) {
-                return screen;
-            }
-            assert!(Instant::now() < deadline, "the screen never showed {text:?}:\n{screen}");
-            std::thread::sleep(Duration::from_millis(30));
-        }
-    };
+    let terminal = support::Tmux::start("gyre-registry", 150, 30, &command);
+    let screen_shows = |text: &str| terminal.screen_shows(text, Duration::from_secs(30));
     screen_shows("Username");
-    tmux(&["send-keys", "-t", &session, "bob", "Enter"]);
+    terminal.send(&["bob", "Enter"]);
     screen_shows("Password");
-    tmux(&["send-keys", "-t", &session, "tty-pass", "Enter"]);
+    terminal.send(&["tty-pass", "Enter"]);
     let screen = screen_shows("logged in to");
     assert!(!screen.contains("tty-pass"), "the password is not echoed:\n{screen}");
     let bar = screen_shows("MiB/");

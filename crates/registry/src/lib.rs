@@ -29,7 +29,7 @@ pub use auth::{auth_for, docker_config_path, server_key, store_credentials};
 pub use cache::{Cache, sha256_digest};
 pub use client::{INSECURE_REGISTRIES_ENV, RegistryClient, RegistryError, parse_reference};
 pub use locked::{ContentPath, ContentRef, LockedApp, LockedComponent, LockedSource, LockedTrigger};
-pub use materialise::materialise;
+pub use materialise::{materialise, repository_name};
 pub use pull::{PullObserver, Pulled, cached};
 pub use push::{PushOptions, Pushed};
 

@@ -283,18 +283,25 @@ fn lay_out_package(cache: &Cache, pulled: &Pulled, dir: &Path) -> Result<String>
     toml::to_string(&root).context("cannot write the generated manifest")
 }
 
-/// A component id (kebab-case) from a repository's last segment.
-fn package_id(repository: &str) -> String {
+/// A repository's last segment in kebab case: lowercase letters and
+/// digits, single dashes between runs (`team/Hello_World` → `hello-world`).
+/// Fit for a Kubernetes object name; [`package_id`] makes a component id.
+pub fn repository_name(repository: &str) -> String {
     let last = repository.rsplit('/').next().unwrap_or(repository);
-    let mut id = String::new();
+    let mut name = String::new();
     for c in last.chars() {
         if c.is_ascii_alphanumeric() {
-            id.push(c.to_ascii_lowercase());
-        } else if !id.ends_with('-') && !id.is_empty() {
-            id.push('-');
+            name.push(c.to_ascii_lowercase());
+        } else if !name.ends_with('-') && !name.is_empty() {
+            name.push('-');
         }
     }
-    let id = id.trim_end_matches('-').to_string();
+    name.trim_end_matches('-').to_string()
+}
+
+/// A component id (kebab case, starting with a letter) for a package.
+fn package_id(repository: &str) -> String {
+    let id = repository_name(repository);
     if id.starts_with(|c: char| c.is_ascii_alphabetic()) {
         id
     } else {
