@@ -136,7 +136,12 @@ fn scaffold(args: &ScaffoldArgs) -> Result<Vec<Value>> {
     match args.executor {
         Executor::Deployment => {
             let whole = reference.whole();
-            documents.push(deployment(args, &name, &whole, runtime_config.is_some().then_some(secret_name.as_str())));
+            documents.push(deployment(
+                args,
+                &name,
+                &whole,
+                runtime_config.is_some().then_some(secret_name.as_str()),
+            ));
             documents.push(service(&name));
         }
         Executor::Spintainer => {
@@ -186,7 +191,10 @@ pub(crate) fn spintainer_args(reference: &str, runtime_config: bool) -> Vec<Stri
         reference.to_string(),
     ];
     if runtime_config {
-        args.extend(["--runtime-config-file".to_string(), RUNTIME_CONFIG_PATH.to_string()]);
+        args.extend([
+            "--runtime-config-file".to_string(),
+            RUNTIME_CONFIG_PATH.to_string(),
+        ]);
     }
     args
 }
@@ -237,7 +245,9 @@ fn deployment(args: &ScaffoldArgs, name: &str, reference: &str, secret: Option<&
                 "items": [{ "key": ".dockerconfigjson", "path": "config.json" }],
             },
         }));
-        mounts.push(json!({ "name": "registry-credentials", "mountPath": "/docker", "readOnly": true }));
+        mounts.push(
+            json!({ "name": "registry-credentials", "mountPath": "/docker", "readOnly": true }),
+        );
         env.push(json!({ "name": "DOCKER_CONFIG", "value": "/docker" }));
     }
     json!({

@@ -59,7 +59,12 @@ impl RegistryFlags {
 #[derive(Args, Debug)]
 pub(crate) struct PushArgs {
     /// The application: a spin.toml, or a directory holding one.
-    #[arg(short = 'f', long = "from", visible_alias = "file", value_name = "APPLICATION")]
+    #[arg(
+        short = 'f',
+        long = "from",
+        visible_alias = "file",
+        value_name = "APPLICATION"
+    )]
     from: Option<PathBuf>,
 
     /// Build the application before pushing.
@@ -158,7 +163,11 @@ async fn push(args: PushArgs) -> Result<()> {
         term::ok_mark(),
         reference.whole(),
         pushed.layers,
-        if pushed.archived { ", files archived" } else { "" },
+        if pushed.archived {
+            ", files archived"
+        } else {
+            ""
+        },
         human_bytes(pushed.bytes),
     );
     // The digest on stdout, alone, for scripts (as Spin prints it).
@@ -236,9 +245,11 @@ pub(crate) fn looks_like_reference(text: &std::path::Path) -> bool {
         return false;
     };
     let first = text.split('/').next().unwrap_or_default();
-    let has_registry = text.contains('/')
-        && (first.contains('.') || first.contains(':') || first == "localhost");
-    has_registry && !text.ends_with(".toml") && !text.ends_with(".wasm")
+    let has_registry =
+        text.contains('/') && (first.contains('.') || first.contains(':') || first == "localhost");
+    has_registry
+        && !text.ends_with(".toml")
+        && !text.ends_with(".wasm")
         && gyre_registry::parse_reference(text).is_ok()
 }
 

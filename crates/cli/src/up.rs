@@ -515,7 +515,10 @@ async fn resolve_app(args: &UpArgs) -> Result<(PathBuf, bool)> {
             crate::registry::app_from_registry(&reference, &args.registry).await?,
             true,
         )),
-        None => Ok((gyre_app::resolve_manifest_path(args.from.as_deref())?, false)),
+        None => Ok((
+            gyre_app::resolve_manifest_path(args.from.as_deref())?,
+            false,
+        )),
     }
 }
 

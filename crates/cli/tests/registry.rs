@@ -34,7 +34,10 @@ impl Home {
     fn env(&self) -> Vec<(String, String)> {
         let root = self.dir.path();
         vec![
-            ("DOCKER_CONFIG".into(), root.join("docker").display().to_string()),
+            (
+                "DOCKER_CONFIG".into(),
+                root.join("docker").display().to_string(),
+            ),
             (
                 "GYRE_REGISTRY_CACHE_DIR".into(),
                 root.join("registry-cache").display().to_string(),
@@ -113,8 +116,11 @@ fn registry_get(registry: &Registry, path: &str) -> Vec<u8> {
 }
 
 fn manifest(registry: &Registry, repository: &str, tag: &str) -> Value {
-    serde_json::from_slice(&registry_get(registry, &format!("{repository}/manifests/{tag}")))
-        .expect("manifest JSON")
+    serde_json::from_slice(&registry_get(
+        registry,
+        &format!("{repository}/manifests/{tag}"),
+    ))
+    .expect("manifest JSON")
 }
 
 fn media_types(manifest: &Value) -> Vec<String> {
@@ -128,11 +134,17 @@ fn media_types(manifest: &Value) -> Vec<String> {
 
 /// The lock carried by an artifact (its last layer).
 fn lock(registry: &Registry, repository: &str, manifest: &Value) -> Value {
-    let last = manifest["layers"].as_array().and_then(|l| l.last()).expect("a layer");
+    let last = manifest["layers"]
+        .as_array()
+        .and_then(|l| l.last())
+        .expect("a layer");
     assert_eq!(last["mediaType"], LOCK, "the lock is the last layer");
     let digest = last["digest"].as_str().expect("digest");
-    serde_json::from_slice(&registry_get(registry, &format!("{repository}/blobs/{digest}")))
-        .expect("lock JSON")
+    serde_json::from_slice(&registry_get(
+        registry,
+        &format!("{repository}/blobs/{digest}"),
+    ))
+    .expect("lock JSON")
 }
 
 fn sha256(bytes: &[u8]) -> String {
@@ -174,7 +186,10 @@ key_value_stores = ["default"]
 source = "{guest:hello-wat}"
 "#,
     );
-    app.write("static/index.html", "<h1>website</h1>\n".repeat(20).as_bytes());
+    app.write(
+        "static/index.html",
+        "<h1>website</h1>\n".repeat(20).as_bytes(),
+    );
     app.write("static/tiny.txt", b"tiny");
     app.write("static/nested/deep.txt", "deep ".repeat(100).as_bytes());
     app.write("assets/logo.svg", "<svg/>".repeat(40).as_bytes());
@@ -189,7 +204,14 @@ fn an_app_with_components_and_files_travels_in_spins_layout_and_runs_from_the_re
     let reference = format!("{}/team/website:v1", registry.addr());
     let stdout = home.ok(
         app.path(),
-        &["registry", "push", "-k", "--annotation", "org.example.team=web", &reference],
+        &[
+            "registry",
+            "push",
+            "-k",
+            "--annotation",
+            "org.example.team=web",
+            &reference,
+        ],
     );
     let pushed_digest = stdout
         .trim()
@@ -205,12 +227,20 @@ fn an_app_with_components_and_files_travels_in_spins_layout_and_runs_from_the_re
     let annotations = &manifest["annotations"];
     assert_eq!(annotations["org.opencontainers.image.title"], "website");
     assert_eq!(annotations["org.opencontainers.image.version"], "1.2.3");
-    assert_eq!(annotations["org.opencontainers.image.description"], "files and two components");
-    assert_eq!(annotations["org.opencontainers.image.authors"], "Ada <ada@example.com>, Grace");
+    assert_eq!(
+        annotations["org.opencontainers.image.description"],
+        "files and two components"
+    );
+    assert_eq!(
+        annotations["org.opencontainers.image.authors"],
+        "Ada <ada@example.com>, Grace"
+    );
     assert_eq!(annotations["org.example.team"], "web");
     assert!(annotations["org.opencontainers.image.created"].is_string());
 
-    let config_digest = manifest["config"]["digest"].as_str().expect("config digest");
+    let config_digest = manifest["config"]["digest"]
+        .as_str()
+        .expect("config digest");
     let config: Value = serde_json::from_slice(&registry_get(
         &registry,
         &format!("team/website/blobs/{config_digest}"),
@@ -219,12 +249,18 @@ fn an_app_with_components_and_files_travels_in_spins_layout_and_runs_from_the_re
     assert_eq!(config["architecture"], "wasm");
     assert_eq!(config["os"], "Wasip1", "as Spin writes it");
     let lock_digest = manifest["layers"][5]["digest"].clone();
-    assert_eq!(config["config"]["Labels"]["com.fermyon.spin.lockedAppDigest"], lock_digest);
+    assert_eq!(
+        config["config"]["Labels"]["com.fermyon.spin.lockedAppDigest"],
+        lock_digest
+    );
 
     let lock = lock(&registry, "team/website", &manifest);
     assert_eq!(lock["spin_lock_version"], 0);
     assert_eq!(lock["metadata"]["name"], "website");
-    assert!(lock["metadata"].get("origin").is_none(), "origin is removed");
+    assert!(
+        lock["metadata"].get("origin").is_none(),
+        "origin is removed"
+    );
     assert_eq!(lock["variables"]["greeting"]["default"], "hi");
     assert_eq!(lock["variables"]["token"]["secret"], true);
     assert_eq!(lock["triggers"][0]["trigger_type"], "http");
@@ -268,15 +304,22 @@ fn an_app_with_components_and_files_travels_in_spins_layout_and_runs_from_the_re
         up.get("/web/file/static/index.html").text(),
         "<h1>website</h1>\n".repeat(20)
     );
-    assert_eq!(up.get("/web/file/mounted/logo.svg").text(), "<svg/>".repeat(40));
-    assert_eq!(up.get("/web/file/static/nested/deep.txt").text(), "deep ".repeat(100));
+    assert_eq!(
+        up.get("/web/file/mounted/logo.svg").text(),
+        "<svg/>".repeat(40)
+    );
+    assert_eq!(
+        up.get("/web/file/static/nested/deep.txt").text(),
+        "deep ".repeat(100)
+    );
     assert!(up.get("/web/env").text().contains("teal"));
     assert!(
-        !home.cache_dir().join("apps").read_dir().expect("apps").any(|e| e
-            .expect("entry")
-            .path()
-            .join(".spin")
-            .exists()),
+        !home
+            .cache_dir()
+            .join("apps")
+            .read_dir()
+            .expect("apps")
+            .any(|e| e.expect("entry").path().join(".spin").exists()),
         "a registry app gets no state directory of its own"
     );
     drop(up);
@@ -336,11 +379,18 @@ fn more_than_499_files_go_as_one_archive_layer() {
     assert_eq!(media_types(&manifest), [WASM, ARCHIVE, LOCK]);
     let lock = lock(&registry, "team/many", &manifest);
     let files = lock["components"][0]["files"].as_array().expect("files");
-    assert_eq!(files.len(), 521, "every file is still listed, with its digest");
+    assert_eq!(
+        files.len(),
+        521,
+        "every file is still listed, with its digest"
+    );
     assert!(files.iter().all(|f| f["digest"].is_string()));
 
     let up = home.up(&reference);
-    assert_eq!(up.get("/file/pages/p517.txt").text(), "page 517 ".repeat(30));
+    assert_eq!(
+        up.get("/file/pages/p517.txt").text(),
+        "page 517 ".repeat(30)
+    );
     assert_eq!(up.get("/file/pages/small.txt").text(), "small");
 }
 
@@ -355,11 +405,18 @@ fn archive_layers_can_be_asked_for_with_spins_variable() {
         &["registry", "push", "-k", &reference],
         &[("SPIN_OCI_ARCHIVE_LAYERS", "1")],
     );
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let manifest = manifest(&registry, "team/archived", "v1");
     assert_eq!(media_types(&manifest), [WASM, ARCHIVE, WASM, LOCK]);
     let up = home.up(&reference);
-    assert_eq!(up.get("/web/file/mounted/logo.svg").text(), "<svg/>".repeat(40));
+    assert_eq!(
+        up.get("/web/file/mounted/logo.svg").text(),
+        "<svg/>".repeat(40)
+    );
 }
 
 #[test]
@@ -370,7 +427,15 @@ fn a_url_and_digest_source_is_pushed_as_its_bytes() {
     let first = TestApp::new(
         "spin_manifest_version = 2\n[application]\nname = \"first\"\n[[trigger.http]]\nroute = \"/...\"\ncomponent = \"hello\"\n[component.hello]\nsource = \"{guest:hello-wat}\"\n",
     );
-    home.ok(first.path(), &["registry", "push", "-k", &format!("{}/team/first:v1", registry.addr())]);
+    home.ok(
+        first.path(),
+        &[
+            "registry",
+            "push",
+            "-k",
+            &format!("{}/team/first:v1", registry.addr()),
+        ],
+    );
     let wasm = std::fs::read(support::guest("hello-wat")).expect("guest");
     let digest = sha256(&wasm);
     let url = format!("http://{}/v2/team/first/blobs/{digest}", registry.addr());
@@ -395,7 +460,10 @@ fn a_blob_altered_in_the_registry_is_refused_and_not_stored() {
     let reference = format!("{}/team/tampered:v1", registry.addr());
     home.ok(app.path(), &["registry", "push", "-k", &reference]);
     let manifest = manifest(&registry, "team/tampered", "v1");
-    let digest = manifest["layers"][1]["digest"].as_str().expect("data layer").to_string();
+    let digest = manifest["layers"][1]["digest"]
+        .as_str()
+        .expect("data layer")
+        .to_string();
     let data = registry.blob_data(&digest);
     let mut bytes = std::fs::read(&data).expect("blob in storage");
     bytes[0] ^= 0xff;
@@ -426,7 +494,16 @@ fn login_stores_credentials_where_docker_reads_them_and_push_and_pull_use_them()
 
     let stderr = home.fails(
         app.path(),
-        &["registry", "login", "-k", "-u", "alice", "-p", "wrong", &registry.addr()],
+        &[
+            "registry",
+            "login",
+            "-k",
+            "-u",
+            "alice",
+            "-p",
+            "wrong",
+            &registry.addr(),
+        ],
     );
     assert!(stderr.contains("refused"), "{stderr}");
     let config = home.dir.path().join("docker/config.json");
@@ -435,7 +512,15 @@ fn login_stores_credentials_where_docker_reads_them_and_push_and_pull_use_them()
     let mut login = gyre_command();
     login
         .current_dir(app.path())
-        .args(["registry", "login", "-k", "-u", "alice", "--password-stdin", &registry.addr()])
+        .args([
+            "registry",
+            "login",
+            "-k",
+            "-u",
+            "alice",
+            "--password-stdin",
+            &registry.addr(),
+        ])
         .stdin(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
     for (k, v) in home.env() {
@@ -445,7 +530,11 @@ fn login_stores_credentials_where_docker_reads_them_and_push_and_pull_use_them()
     std::io::Write::write_all(&mut child.stdin.take().expect("stdin"), b"s3cret-pass\n")
         .expect("write the password");
     let output = child.wait_with_output().expect("login");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let stored: Value =
         serde_json::from_slice(&std::fs::read(&config).expect("config.json")).expect("JSON");
     assert_eq!(
@@ -478,7 +567,10 @@ fn a_plain_wasm_package_runs_like_a_bare_wasm() {
         "layers": [{ "mediaType": "application/wasm", "digest": sha256(&wasm), "size": wasm.len() }],
     });
     support::agent()
-        .put(&format!("http://{}/v2/pkg/hello/manifests/1.0.0", registry.addr()))
+        .put(&format!(
+            "http://{}/v2/pkg/hello/manifests/1.0.0",
+            registry.addr()
+        ))
         .set("content-type", OCI_MANIFEST)
         .send_bytes(manifest.to_string().as_bytes())
         .expect("put the manifest");
@@ -489,10 +581,16 @@ fn a_plain_wasm_package_runs_like_a_bare_wasm() {
 /// Monolithic blob upload (POST then PUT ?digest=).
 fn upload_blob(registry: &Registry, repository: &str, bytes: &[u8]) {
     let start = support::agent()
-        .post(&format!("http://{}/v2/{repository}/blobs/uploads/", registry.addr()))
+        .post(&format!(
+            "http://{}/v2/{repository}/blobs/uploads/",
+            registry.addr()
+        ))
         .call()
         .expect("start an upload");
-    let location = start.header("location").expect("upload location").to_string();
+    let location = start
+        .header("location")
+        .expect("upload location")
+        .to_string();
     let url = if location.starts_with("http") {
         location
     } else {
@@ -508,7 +606,13 @@ fn upload_blob(registry: &Registry, repository: &str, bytes: &[u8]) {
 
 /// Pushes an artifact the way older Spin did: the lock is the OCI config
 /// (no lock layer), blobs uploaded with the distribution API.
-fn push_spin_artifact(registry: &Registry, repository: &str, tag: &str, lock: &Value, layers: &[(&str, &[u8])]) {
+fn push_spin_artifact(
+    registry: &Registry,
+    repository: &str,
+    tag: &str,
+    lock: &Value,
+    layers: &[(&str, &[u8])],
+) {
     let lock_bytes = serde_json::to_vec(lock).expect("lock JSON");
     upload_blob(registry, repository, &lock_bytes);
     let mut descriptors = Vec::new();
@@ -522,7 +626,10 @@ fn push_spin_artifact(registry: &Registry, repository: &str, tag: &str, lock: &V
         "layers": descriptors,
     });
     support::agent()
-        .put(&format!("http://{}/v2/{repository}/manifests/{tag}", registry.addr()))
+        .put(&format!(
+            "http://{}/v2/{repository}/manifests/{tag}",
+            registry.addr()
+        ))
         .set("content-type", OCI_MANIFEST)
         .send_bytes(manifest.to_string().as_bytes())
         .expect("put the manifest");
@@ -575,15 +682,32 @@ fn an_artifact_in_spins_older_layout_runs_with_its_files_environment_and_variabl
     let up = home.up(&format!("{}/spin/pushed:v1", registry.addr()));
     assert_eq!(up.get("/file/site/index.html").text(), page);
     assert_eq!(up.get("/file/hi.txt").text(), "hi");
-    assert!(up.get("/env").text().contains("\"GYRE_TEST_ORIGIN\": \"spin\""), "{}", up.get("/env").text());
+    assert!(
+        up.get("/env")
+            .text()
+            .contains("\"GYRE_TEST_ORIGIN\": \"spin\""),
+        "{}",
+        up.get("/env").text()
+    );
 
     // A section Gyre does not know is refused by name, as Spin would.
     let mut future = lock.clone();
     future["must_understand"] = serde_json::json!(["time_travel"]);
-    push_spin_artifact(&registry, "spin/future", "v1", &future, &[(WASM, &wasm), (DATA, page.as_bytes())]);
+    push_spin_artifact(
+        &registry,
+        "spin/future",
+        "v1",
+        &future,
+        &[(WASM, &wasm), (DATA, page.as_bytes())],
+    );
     let stderr = home.fails(
         home.dir.path(),
-        &["up", "-f", &format!("{}/spin/future:v1", registry.addr()), "-k"],
+        &[
+            "up",
+            "-f",
+            &format!("{}/spin/future:v1", registry.addr()),
+            "-k",
+        ],
     );
     assert!(stderr.contains("`time_travel`"), "{stderr}");
 }
@@ -635,10 +759,22 @@ fn on_a_terminal_login_prompts_and_a_pull_shows_its_progress() {
     let app = TestApp::new(
         "spin_manifest_version = 2\n[application]\nname = \"big\"\n[[trigger.http]]\nroute = \"/...\"\ncomponent = \"web\"\n[component.web]\nsource = \"{guest:py5-http}\"\n",
     );
-    home.ok(app.path(), &["registry", "push", "-k", &format!("{}/team/big:v1", public.addr())]);
+    home.ok(
+        app.path(),
+        &[
+            "registry",
+            "push",
+            "-k",
+            &format!("{}/team/big:v1", public.addr()),
+        ],
+    );
     // About 36 MB at 12 MB/s: three seconds of bar.
     let relay = slow_relay(public.port, 12 * 1024 * 1024);
-    let exports: String = home.env().iter().map(|(k, v)| format!("{k}='{v}' ")).collect();
+    let exports: String = home
+        .env()
+        .iter()
+        .map(|(k, v)| format!("{k}='{v}' "))
+        .collect();
     let gyre = env!("CARGO_BIN_EXE_gyre");
     let command = format!(
         "env {exports} {gyre} registry login -k {}; env {exports} {gyre} registry pull -k 127.0.0.1:{relay}/team/big:v1; sleep 30",
@@ -651,9 +787,15 @@ fn on_a_terminal_login_prompts_and_a_pull_shows_its_progress() {
     screen_shows("Password");
     terminal.send(&["tty-pass", "Enter"]);
     let screen = screen_shows("logged in to");
-    assert!(!screen.contains("tty-pass"), "the password is not echoed:\n{screen}");
+    assert!(
+        !screen.contains("tty-pass"),
+        "the password is not echoed:\n{screen}"
+    );
     let bar = screen_shows("MiB/");
     assert!(bar.contains("pulling 127.0.0.1:"), "{bar}");
     let done = screen_shows("pulled 127.0.0.1:");
-    assert!(!done.contains("MiB/"), "the bar is cleared when the pull is done:\n{done}");
+    assert!(
+        !done.contains("MiB/"),
+        "the bar is cleared when the pull is done:\n{done}"
+    );
 }

@@ -66,8 +66,13 @@ impl Network {
             return network;
         }
         network.bridge = Some(bridge.clone());
-        let ok = ip(&["addr", "add", &format!("{}/24", network.host), "dev", &bridge])
-            && ip(&["link", "set", &bridge, "up"]);
+        let ok = ip(&[
+            "addr",
+            "add",
+            &format!("{}/24", network.host),
+            "dev",
+            &bridge,
+        ]) && ip(&["link", "set", &bridge, "up"]);
         assert!(ok, "cannot configure bridge {bridge}");
         for (i, ns) in namespaces.iter().enumerate() {
             let host_end = format!("gyv{tag}x{i}");
@@ -81,7 +86,9 @@ impl Network {
             let ok = ip(&["netns", "add", ns])
                 && {
                     network.namespaces.push(ns.clone());
-                    ip(&["link", "add", &host_end, "type", "veth", "peer", "name", &ns_end])
+                    ip(&[
+                        "link", "add", &host_end, "type", "veth", "peer", "name", &ns_end,
+                    ])
                 }
                 && ip(&["link", "set", &ns_end, "netns", ns])
                 && ip(&["link", "set", &host_end, "master", &bridge])
@@ -100,7 +107,12 @@ impl Network {
         match self.namespaces.get(i) {
             Some(ns) => (
                 PathBuf::from("ip"),
-                vec!["netns".into(), "exec".into(), ns.clone(), program.display().to_string()],
+                vec![
+                    "netns".into(),
+                    "exec".into(),
+                    ns.clone(),
+                    program.display().to_string(),
+                ],
             ),
             None => (program.to_path_buf(), Vec::new()),
         }
@@ -146,7 +158,8 @@ impl Haproxy {
         );
         let path = dir.path().join("haproxy.cfg");
         std::fs::write(&path, config).expect("write haproxy.cfg");
-        let binary = std::env::var_os("GYRE_HAPROXY").map_or_else(|| PathBuf::from("haproxy"), PathBuf::from);
+        let binary = std::env::var_os("GYRE_HAPROXY")
+            .map_or_else(|| PathBuf::from("haproxy"), PathBuf::from);
         let mut child = Command::new(&binary)
             .arg("-db")
             .arg("-f")
@@ -154,7 +167,9 @@ impl Haproxy {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .unwrap_or_else(|e| panic!("`haproxy` is needed by this test (apt-get install haproxy): {e}"));
+            .unwrap_or_else(|e| {
+                panic!("`haproxy` is needed by this test (apt-get install haproxy): {e}")
+            });
         wait_for_host_port("127.0.0.1", front, &mut child, "haproxy");
         Haproxy {
             child,
@@ -170,7 +185,13 @@ impl Haproxy {
 
     /// `(status, total sessions)` of each server, from the stats CSV.
     fn servers(&self) -> HashMap<String, (String, u64)> {
-        let csv = support::request("GET", &format!("http://127.0.0.1:{}/stats;csv", self.stats), &[], None).text();
+        let csv = support::request(
+            "GET",
+            &format!("http://127.0.0.1:{}/stats;csv", self.stats),
+            &[],
+            None,
+        )
+        .text();
         let mut lines = csv.lines();
         let header: Vec<&str> = lines
             .next()
@@ -178,12 +199,27 @@ impl Haproxy {
             .trim_start_matches("# ")
             .split(',')
             .collect();
-        let column = |name: &str| header.iter().position(|h| *h == name).expect("a stats column");
-        let (px, sv, status, stot) = (column("pxname"), column("svname"), column("status"), column("stot"));
+        let column = |name: &str| {
+            header
+                .iter()
+                .position(|h| *h == name)
+                .expect("a stats column")
+        };
+        let (px, sv, status, stot) = (
+            column("pxname"),
+            column("svname"),
+            column("status"),
+            column("stot"),
+        );
         lines
             .map(|l| l.split(',').collect::<Vec<_>>())
             .filter(|f| f.len() > stot && f[px] == "gyre" && f[sv].starts_with('g'))
-            .map(|f| (f[sv].to_string(), (f[status].to_string(), f[stot].parse().unwrap_or(0))))
+            .map(|f| {
+                (
+                    f[sv].to_string(),
+                    (f[status].to_string(), f[stot].parse().unwrap_or(0)),
+                )
+            })
             .collect()
     }
 
@@ -191,11 +227,18 @@ impl Haproxy {
     fn wait_status(&self, name: &str, want: &str, within: Duration) -> Instant {
         let deadline = Instant::now() + within;
         loop {
-            let status = self.servers().get(name).map(|s| s.0.clone()).unwrap_or_default();
+            let status = self
+                .servers()
+                .get(name)
+                .map(|s| s.0.clone())
+                .unwrap_or_default();
             if status.starts_with(want) {
                 return Instant::now();
             }
-            assert!(Instant::now() < deadline, "{name} did not become {want} (is {status})");
+            assert!(
+                Instant::now() < deadline,
+                "{name} did not become {want} (is {status})"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -218,7 +261,11 @@ struct Writes {
     total: u64,
 }
 
-fn writers(haproxy: &Haproxy, pg_url: &str, stop: Arc<AtomicBool>) -> (Arc<Mutex<Writes>>, Vec<std::thread::JoinHandle<()>>) {
+fn writers(
+    haproxy: &Haproxy,
+    pg_url: &str,
+    stop: Arc<AtomicBool>,
+) -> (Arc<Mutex<Writes>>, Vec<std::thread::JoinHandle<()>>) {
     let writes = Arc::new(Mutex::new(Writes::default()));
     let threads = (0..4)
         .map(|t| {
@@ -261,7 +308,8 @@ fn writers(haproxy: &Haproxy, pg_url: &str, stop: Arc<AtomicBool>) -> (Arc<Mutex
 }
 
 fn gyre_binary() -> PathBuf {
-    std::env::var_os("GYRE_BIN").map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_gyre")), PathBuf::from)
+    std::env::var_os("GYRE_BIN")
+        .map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_gyre")), PathBuf::from)
 }
 
 struct Fleet {
@@ -290,7 +338,11 @@ impl Fleet {
             .map(String::from),
         );
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let env: Vec<(&str, &str)> = self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let env: Vec<(&str, &str)> = self
+            .env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
         let dir = self.runtime_config.parent().expect("a directory");
         Gyre::start_program(&program, dir, &args, &env)
     }
@@ -300,7 +352,11 @@ impl Fleet {
 fn three_instances_share_state_and_survive_losing_one() {
     let network = Network::new(INSTANCES);
     let host = network.host.clone();
-    let extra: Vec<&str> = if host == "127.0.0.1" { vec![] } else { vec![host.as_str()] };
+    let extra: Vec<&str> = if host == "127.0.0.1" {
+        vec![]
+    } else {
+        vec![host.as_str()]
+    };
     let redis = RedisServer::start_bound(&extra);
     let postgres = Postgres::start_listening(&extra);
     let registry = Registry::start_on(&host);
@@ -327,9 +383,18 @@ allowed_outbound_hosts = ["postgres://{host}:{}"]
     ));
     let home = tempfile::tempdir().expect("home");
     let env = vec![
-        ("GYRE_REGISTRY_CACHE_DIR".to_string(), home.path().join("registry").display().to_string()),
-        ("DOCKER_CONFIG".to_string(), home.path().join("docker").display().to_string()),
-        ("GYRE_CACHE_DIR".to_string(), shared_cache_dir().display().to_string()),
+        (
+            "GYRE_REGISTRY_CACHE_DIR".to_string(),
+            home.path().join("registry").display().to_string(),
+        ),
+        (
+            "DOCKER_CONFIG".to_string(),
+            home.path().join("docker").display().to_string(),
+        ),
+        (
+            "GYRE_CACHE_DIR".to_string(),
+            shared_cache_dir().display().to_string(),
+        ),
     ];
     let reference = format!("{}/team/shared-state:v1", registry.addr());
     let push = gyre_command()
@@ -338,11 +403,18 @@ allowed_outbound_hosts = ["postgres://{host}:{}"]
         .envs(env.iter().map(|(k, v)| (k, v)))
         .output()
         .expect("push");
-    assert!(push.status.success(), "{}", String::from_utf8_lossy(&push.stderr));
+    assert!(
+        push.status.success(),
+        "{}",
+        String::from_utf8_lossy(&push.stderr)
+    );
     let runtime_config = home.path().join("runtime-config.toml");
     std::fs::write(
         &runtime_config,
-        format!("[key_value_store.default]\ntype = \"redis\"\nurl = \"redis://{host}:{}\"\n", redis.port),
+        format!(
+            "[key_value_store.default]\ntype = \"redis\"\nurl = \"redis://{host}:{}\"\n",
+            redis.port
+        ),
     )
     .expect("runtime config");
     let ports: Vec<u16> = (0..INSTANCES).map(|_| free_port()).collect();
@@ -366,7 +438,12 @@ allowed_outbound_hosts = ["postgres://{host}:{}"]
         "addr": pg_url,
         "steps": [{ "op": "execute", "sql": "CREATE TABLE writes (id text PRIMARY KEY)" }],
     });
-    let created = support::request("POST", &haproxy.url("/pg"), &[], Some(create.to_string().as_bytes()));
+    let created = support::request(
+        "POST",
+        &haproxy.url("/pg"),
+        &[],
+        Some(create.to_string().as_bytes()),
+    );
     assert_eq!(created.status, 200, "{}", created.text());
 
     // Writes from four clients; one instance dies under them.
@@ -416,31 +493,57 @@ allowed_outbound_hosts = ["postgres://{host}:{}"]
         "kill→DOWN took {} ms",
         detection.as_millis()
     );
-    assert_eq!(late_failures, 0, "no request failed once HAProxy had marked the instance down");
+    assert_eq!(
+        late_failures, 0,
+        "no request failed once HAProxy had marked the instance down"
+    );
     for survivor in ["g0", "g2"] {
         assert!(
             after_kill[survivor].1 > before_kill[survivor].1,
             "{survivor} kept serving after the kill"
         );
     }
-    assert!(after_rejoin["g1"].1 > rejoined, "the restarted instance serves again");
-    assert!(writes.kv.len() > 50 && writes.rows.len() > 50, "the load ran");
+    assert!(
+        after_rejoin["g1"].1 > rejoined,
+        "the restarted instance serves again"
+    );
+    assert!(
+        writes.kv.len() > 50 && writes.rows.len() > 50,
+        "the load ran"
+    );
 
     // Every acknowledged write is there.
     for chunk in writes.kv.chunks(100) {
         let mut args = vec!["EXISTS"];
         args.extend(chunk.iter().map(String::as_str));
-        assert_eq!(redis.int(&args), chunk.len() as i64, "acknowledged keys are all in Redis");
+        assert_eq!(
+            redis.int(&args),
+            chunk.len() as i64,
+            "acknowledged keys are all in Redis"
+        );
     }
     let rows = Command::new("psql")
-        .arg(format!("postgres://gyre:gyre-pw@127.0.0.1:{}/postgres", postgres.port))
+        .arg(format!(
+            "postgres://gyre:gyre-pw@127.0.0.1:{}/postgres",
+            postgres.port
+        ))
         .args(["-Atc", "SELECT id FROM writes"])
         .output()
         .expect("psql (apt-get install postgresql-client)");
-    assert!(rows.status.success(), "{}", String::from_utf8_lossy(&rows.stderr));
-    let stored: std::collections::HashSet<String> =
-        String::from_utf8_lossy(&rows.stdout).lines().map(String::from).collect();
-    let missing: Vec<&String> = writes.rows.iter().filter(|k| !stored.contains(*k)).collect();
+    assert!(
+        rows.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rows.stderr)
+    );
+    let stored: std::collections::HashSet<String> = String::from_utf8_lossy(&rows.stdout)
+        .lines()
+        .map(String::from)
+        .collect();
+    let missing: Vec<&String> = writes
+        .rows
+        .iter()
+        .filter(|k| !stored.contains(*k))
+        .collect();
     assert!(missing.is_empty(), "acknowledged rows missing: {missing:?}");
     drop(instances);
     drop(haproxy);

@@ -7,7 +7,9 @@ use oci_client::{Client, Reference};
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
     /// The text is not an OCI reference.
-    #[error("{text:?} is not a registry reference ({reason}); expected REGISTRY/REPOSITORY[:TAG|@DIGEST], e.g. registry.example.com/team/app:v1")]
+    #[error(
+        "{text:?} is not a registry reference ({reason}); expected REGISTRY/REPOSITORY[:TAG|@DIGEST], e.g. registry.example.com/team/app:v1"
+    )]
     InvalidReference {
         /// What was given.
         text: String,
@@ -39,7 +41,9 @@ pub enum RegistryError {
         source: OciDistributionError,
     },
     /// The reference names nothing.
-    #[error("{reference} was not found in the registry: check the repository and tag (`gyre registry push` creates them)")]
+    #[error(
+        "{reference} was not found in the registry: check the repository and tag (`gyre registry push` creates them)"
+    )]
     NotFound {
         /// The full reference.
         reference: String,
@@ -104,7 +108,9 @@ impl RegistryError {
                 repository: reference.repository().to_string(),
                 source: err,
             },
-            OciDistributionError::ServerError { code: 401 | 403, .. } => Self::Unauthorized {
+            OciDistributionError::ServerError {
+                code: 401 | 403, ..
+            } => Self::Unauthorized {
                 registry,
                 repository: reference.repository().to_string(),
                 source: err,

@@ -28,7 +28,9 @@ pub use oci_client::secrets::RegistryAuth;
 pub use auth::{auth_for, docker_config_path, server_key, store_credentials};
 pub use cache::{Cache, sha256_digest};
 pub use client::{INSECURE_REGISTRIES_ENV, RegistryClient, RegistryError, parse_reference};
-pub use locked::{ContentPath, ContentRef, LockedApp, LockedComponent, LockedSource, LockedTrigger};
+pub use locked::{
+    ContentPath, ContentRef, LockedApp, LockedComponent, LockedSource, LockedTrigger,
+};
 pub use materialise::{materialise, repository_name};
 pub use pull::{PullObserver, Pulled, cached};
 pub use push::{PushOptions, Pushed};

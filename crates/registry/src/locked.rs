@@ -181,8 +181,8 @@ impl LockedApp {
     /// Parses lock JSON and refuses what Gyre cannot honour, with Spin's
     /// wording for unsupported host requirements.
     pub fn from_json(bytes: &[u8]) -> Result<Self, String> {
-        let app: LockedApp =
-            serde_json::from_slice(bytes).map_err(|e| format!("invalid locked application: {e}"))?;
+        let app: LockedApp = serde_json::from_slice(bytes)
+            .map_err(|e| format!("invalid locked application: {e}"))?;
         if app.spin_lock_version > 1 {
             return Err(format!(
                 "the application is locked with version {} of Spin's lock format; Gyre reads versions 0 and 1",

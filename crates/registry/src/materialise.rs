@@ -14,11 +14,11 @@ use anyhow::{Context as _, Result, bail};
 use serde_json::Value;
 use toml::{Table, Value as Toml};
 
+use crate::locked::{ContentRef, LockedComponent};
 use crate::{
     Cache, LockedApp, Pulled, SPIN_APPLICATION_MEDIA_TYPE, WASM_LAYER_MEDIA_TYPE,
     WASM_PACKAGE_MEDIA_TYPE,
 };
-use crate::locked::{ContentRef, LockedComponent};
 
 /// Lays out `pulled` (all of whose blobs are in `cache`) and returns the
 /// path of its `spin.toml`.
@@ -43,7 +43,12 @@ pub fn materialise(cache: &Cache, pulled: &Pulled) -> Result<PathBuf> {
         Some(bytes) => {
             let lock = LockedApp::from_json(&bytes)
                 .map_err(anyhow::Error::msg)
-                .with_context(|| format!("{} is not an application Gyre can run", pulled.reference.whole()))?;
+                .with_context(|| {
+                    format!(
+                        "{} is not an application Gyre can run",
+                        pulled.reference.whole()
+                    )
+                })?;
             lay_out_app(cache, &lock, staging.path())?
         }
         None => lay_out_package(cache, pulled, staging.path())?,
@@ -64,11 +69,13 @@ pub fn materialise(cache: &Cache, pulled: &Pulled) -> Result<PathBuf> {
 /// The lock: a layer of its media type, or (older Spin) the OCI config.
 fn lock_bytes(cache: &Cache, pulled: &Pulled) -> Result<Option<Vec<u8>>> {
     let manifest = &pulled.manifest;
-    let descriptor = manifest
-        .layers
-        .iter()
-        .find(|l| l.media_type == SPIN_APPLICATION_MEDIA_TYPE)
-        .or((manifest.config.media_type == SPIN_APPLICATION_MEDIA_TYPE).then_some(&manifest.config));
+    let descriptor =
+        manifest
+            .layers
+            .iter()
+            .find(|l| l.media_type == SPIN_APPLICATION_MEDIA_TYPE)
+            .or((manifest.config.media_type == SPIN_APPLICATION_MEDIA_TYPE)
+                .then_some(&manifest.config));
     descriptor
         .map(|d| read_blob(cache, &d.digest, "the locked application"))
         .transpose()
@@ -89,7 +96,8 @@ fn place(cache: &Cache, content: &ContentRef, dest: &Path, what: &str) -> Result
             .with_context(|| format!("cannot create {}", parent.display()))?;
     }
     if let Some(bytes) = &content.inline {
-        return std::fs::write(dest, bytes).with_context(|| format!("cannot write {}", dest.display()));
+        return std::fs::write(dest, bytes)
+            .with_context(|| format!("cannot write {}", dest.display()));
     }
     let digest = content
         .digest
@@ -121,7 +129,10 @@ fn lay_out_app(cache: &Cache, lock: &LockedApp, dir: &Path) -> Result<String> {
 
     let mut application = Table::new();
     let text = |key: &str| lock.metadata_str(key).map(|s| Toml::String(s.to_string()));
-    application.insert("name".into(), text("name").unwrap_or_else(|| Toml::String("app".into())));
+    application.insert(
+        "name".into(),
+        text("name").unwrap_or_else(|| Toml::String("app".into())),
+    );
     for key in ["version", "description"] {
         if let Some(value) = text(key) {
             application.insert(key.into(), value);
@@ -130,10 +141,10 @@ fn lay_out_app(cache: &Cache, lock: &LockedApp, dir: &Path) -> Result<String> {
     if let Some(authors) = lock.metadata.get("authors").and_then(json_to_toml) {
         application.insert("authors".into(), authors);
     }
-    if let Some(Toml::Table(triggers)) = lock.metadata.get("triggers").and_then(json_to_toml) {
-        if !triggers.is_empty() {
-            application.insert("trigger".into(), Toml::Table(triggers));
-        }
+    if let Some(Toml::Table(triggers)) = lock.metadata.get("triggers").and_then(json_to_toml)
+        && !triggers.is_empty()
+    {
+        application.insert("trigger".into(), Toml::Table(triggers));
     }
     root.insert("application".into(), Toml::Table(application));
 
@@ -158,9 +169,8 @@ fn lay_out_app(cache: &Cache, lock: &LockedApp, dir: &Path) -> Result<String> {
 
     let mut triggers = Table::new();
     for trigger in &lock.triggers {
-        let config = json_to_toml(&trigger.trigger_config).with_context(|| {
-            format!("trigger `{}` has no configuration table", trigger.id)
-        })?;
+        let config = json_to_toml(&trigger.trigger_config)
+            .with_context(|| format!("trigger `{}` has no configuration table", trigger.id))?;
         let list = triggers
             .entry(trigger.trigger_type.clone())
             .or_insert_with(|| Toml::Array(Vec::new()));
@@ -194,7 +204,12 @@ fn lay_out_component(cache: &Cache, component: &LockedComponent, dir: &Path) -> 
     }
     let mut t = Table::new();
     let wasm = format!("wasm/{id}.wasm");
-    place(cache, &component.source.content, &dir.join(&wasm), &format!("the Wasm of component `{id}`"))?;
+    place(
+        cache,
+        &component.source.content,
+        &dir.join(&wasm),
+        &format!("the Wasm of component `{id}`"),
+    )?;
     t.insert("source".into(), Toml::String(wasm));
     if !component.files.is_empty() {
         let assets = format!("assets/{id}");
@@ -227,7 +242,11 @@ fn lay_out_component(cache: &Cache, component: &LockedComponent, dir: &Path) -> 
         }
     }
     let strings = |map: &std::collections::BTreeMap<String, String>| {
-        Toml::Table(map.iter().map(|(k, v)| (k.clone(), Toml::String(v.clone()))).collect())
+        Toml::Table(
+            map.iter()
+                .map(|(k, v)| (k.clone(), Toml::String(v.clone())))
+                .collect(),
+        )
     };
     if !component.env.is_empty() {
         t.insert("environment".into(), strings(&component.env));
@@ -245,10 +264,17 @@ fn lay_out_package(cache: &Cache, pulled: &Pulled, dir: &Path) -> Result<String>
         .manifest
         .layers
         .iter()
-        .filter(|l| l.media_type == WASM_PACKAGE_MEDIA_TYPE || l.media_type == WASM_LAYER_MEDIA_TYPE)
+        .filter(|l| {
+            l.media_type == WASM_PACKAGE_MEDIA_TYPE || l.media_type == WASM_LAYER_MEDIA_TYPE
+        })
         .collect();
     let [layer] = wasm_layers.as_slice() else {
-        let types: Vec<&str> = pulled.manifest.layers.iter().map(|l| l.media_type.as_str()).collect();
+        let types: Vec<&str> = pulled
+            .manifest
+            .layers
+            .iter()
+            .map(|l| l.media_type.as_str())
+            .collect();
         bail!(
             "{} is neither a Spin application (no {SPIN_APPLICATION_MEDIA_TYPE} layer) nor a Wasm package (one {WASM_PACKAGE_MEDIA_TYPE} layer); its layers are {types:?}",
             pulled.reference.whole()
@@ -270,11 +296,19 @@ fn lay_out_package(cache: &Cache, pulled: &Pulled, dir: &Path) -> Result<String>
     root.insert("spin_manifest_version".into(), Toml::Integer(2));
     root.insert(
         "application".into(),
-        Toml::Table([("name".to_string(), Toml::String(id.clone()))].into_iter().collect()),
+        Toml::Table(
+            [("name".to_string(), Toml::String(id.clone()))]
+                .into_iter()
+                .collect(),
+        ),
     );
     root.insert(
         "trigger".into(),
-        Toml::Table([("http".to_string(), Toml::Array(vec![Toml::Table(trigger)]))].into_iter().collect()),
+        Toml::Table(
+            [("http".to_string(), Toml::Array(vec![Toml::Table(trigger)]))]
+                .into_iter()
+                .collect(),
+        ),
     );
     root.insert(
         "component".into(),

@@ -56,10 +56,10 @@ impl RegistryClient {
         cache: &Cache,
         observer: &dyn PullObserver,
     ) -> Result<Pulled> {
-        if reference.digest().is_some() {
-            if let Some(pulled) = cached(reference, cache) {
-                return Ok(pulled);
-            }
+        if reference.digest().is_some()
+            && let Some(pulled) = cached(reference, cache)
+        {
+            return Ok(pulled);
         }
         let to_error = |e| self.error(e, reference);
         let auth = crate::auth_for(reference.resolve_registry());
@@ -79,7 +79,10 @@ impl RegistryClient {
             wanted.push(manifest.config.clone());
         }
         wanted.retain(|d| cache.existing_blob(&d.digest).is_none());
-        let bytes: u64 = wanted.iter().map(|d| u64::try_from(d.size).unwrap_or(0)).sum();
+        let bytes: u64 = wanted
+            .iter()
+            .map(|d| u64::try_from(d.size).unwrap_or(0))
+            .sum();
         observer.fetching(wanted.len(), bytes);
 
         futures_util::stream::iter(wanted)
@@ -144,7 +147,11 @@ impl RegistryClient {
         }
         if descriptor.media_type == ARCHIVE_MEDIA_TYPE {
             unpack_archive(&bytes, cache).with_context(|| {
-                format!("cannot unpack archive layer {} of {}", descriptor.digest, reference.whole())
+                format!(
+                    "cannot unpack archive layer {} of {}",
+                    descriptor.digest,
+                    reference.whole()
+                )
             })?;
         }
         cache.write_blob(&descriptor.digest, &bytes)?;

@@ -14,9 +14,7 @@ use std::path::Path;
 
 use anyhow::{Context as _, Result};
 use gyre_app::App;
-use gyre_app::manifest::{
-    Component, HttpExecutor, HttpRoute, Manifest, Trigger, TriggerConfig,
-};
+use gyre_app::manifest::{Component, HttpExecutor, HttpRoute, Manifest, Trigger, TriggerConfig};
 use oci_client::client::{Config, ImageLayer};
 use oci_client::manifest::OciImageManifest;
 use serde_json::{Map, Value, json};
@@ -27,8 +25,8 @@ use crate::locked::{
 };
 use crate::{
     ARCHIVE_LAYERS_ENV, ARCHIVE_MEDIA_TYPE, DATA_MEDIA_TYPE, LOCKED_APP_DIGEST_LABEL,
-    MAX_INLINED_CONTENT_SIZE, MAX_LAYER_COUNT, RegistryClient,
-    SPIN_APPLICATION_MEDIA_TYPE, WASM_LAYER_MEDIA_TYPE,
+    MAX_INLINED_CONTENT_SIZE, MAX_LAYER_COUNT, RegistryClient, SPIN_APPLICATION_MEDIA_TYPE,
+    WASM_LAYER_MEDIA_TYPE,
 };
 
 /// How to push.
@@ -129,7 +127,11 @@ fn assemble_in(app: &App, mode: Assembly) -> Result<(LockedApp, Vec<ImageLayer>)
     let mut layers = Layers::default();
     let mut components = Vec::new();
     for (id, component) in &app.components {
-        let wasm = ImageLayer::new(component.wasm.clone(), WASM_LAYER_MEDIA_TYPE.to_string(), None);
+        let wasm = ImageLayer::new(
+            component.wasm.clone(),
+            WASM_LAYER_MEDIA_TYPE.to_string(),
+            None,
+        );
         let source = LockedSource {
             content_type: "application/wasm".to_string(),
             content: content_ref(&wasm),
@@ -168,8 +170,13 @@ fn assemble_in(app: &App, mode: Assembly) -> Result<(LockedApp, Vec<ImageLayer>)
             .collect::<Result<_>>()?,
         components,
     };
-    if lock.components.iter().any(|c| !c.host_requirements.is_empty()) {
-        lock.must_understand.push("component_host_requirements".to_string());
+    if lock
+        .components
+        .iter()
+        .any(|c| !c.host_requirements.is_empty())
+    {
+        lock.must_understand
+            .push("component_host_requirements".to_string());
     }
     Ok((lock, layers.into_vec()))
 }
@@ -233,7 +240,11 @@ fn file_layers(root: &Path, mode: Assembly, layers: &mut Layers) -> Result<Vec<C
         files.push(ContentPath { content, path });
     }
     if mode == Assembly::Archive {
-        layers.add(ImageLayer::new(archive(root)?, ARCHIVE_MEDIA_TYPE.to_string(), None));
+        layers.add(ImageLayer::new(
+            archive(root)?,
+            ARCHIVE_MEDIA_TYPE.to_string(),
+            None,
+        ));
     }
     Ok(files)
 }
@@ -421,14 +432,25 @@ fn annotations(
         .metadata
         .get("authors")
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", "));
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join(", ")
+        });
     infer("org.opencontainers.image.authors", authors);
-    infer("org.opencontainers.image.title", lock.metadata_str("name").map(String::from));
+    infer(
+        "org.opencontainers.image.title",
+        lock.metadata_str("name").map(String::from),
+    );
     infer(
         "org.opencontainers.image.description",
         lock.metadata_str("description").map(String::from),
     );
-    infer("org.opencontainers.image.version", lock.metadata_str("version").map(String::from));
+    infer(
+        "org.opencontainers.image.version",
+        lock.metadata_str("version").map(String::from),
+    );
     infer(
         "org.opencontainers.image.created",
         Some(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),

@@ -98,7 +98,10 @@ impl RedisServer {
             .args(["--port", &port.to_string(), "--bind", bind])
             // Clients on other addresses than loopback (network namespaces)
             // are refused in protected mode.
-            .args(["--protected-mode", if bind == "127.0.0.1" { "yes" } else { "no" }])
+            .args([
+                "--protected-mode",
+                if bind == "127.0.0.1" { "yes" } else { "no" },
+            ])
             .args(["--save", "", "--appendonly", "no"])
             .arg("--dir")
             .arg(dir)
@@ -547,7 +550,12 @@ impl Postgres {
             .args(["-p", &port.to_string()])
             .arg("-k")
             .arg(dir.path())
-            .args(["-c", &format!("listen_addresses={listen}"), "-c", "fsync=off"])
+            .args([
+                "-c",
+                &format!("listen_addresses={listen}"),
+                "-c",
+                "fsync=off",
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -766,7 +774,8 @@ impl Registry {
         let port = free_port();
         let auth = match login {
             Some((user, password)) => {
-                let htpasswd = find_binary("GYRE_HTPASSWD", "htpasswd", "apt-get install apache2-utils");
+                let htpasswd =
+                    find_binary("GYRE_HTPASSWD", "htpasswd", "apt-get install apache2-utils");
                 let output = Command::new(htpasswd)
                     .args(["-Bbn", user, password])
                     .output()
