@@ -5,7 +5,7 @@
 #   deploy/image/build.sh REFERENCE                 e.g. registry.example.com/team/gyre:0.1.0
 #   GYRE_BINARY=target/debug/gyre deploy/image/build.sh --insecure 127.0.0.1:5000/gyre:dev
 #
-# The image holds the gyre binary, the shared libraries it links (glibc,
+# The image holds the gyre binary (debug info stripped), the shared libraries it links (glibc,
 # libgcc_s; taken from this machine by ldd, so build on the distribution
 # you want to ship), the CA certificates for HTTPS registries and outbound
 # calls, a passwd entry for the non-root user 65532 and a world-writable
@@ -58,6 +58,13 @@ trap cleanup EXIT
 
 # The file tree, as the image will have it.
 install -D -m 0755 "$binary" "$rootfs/usr/bin/gyre"
+# Line tables are most of a release binary (330 MB → 72 MB); symbols stay,
+# so a backtrace still names functions.
+if command -v strip >/dev/null; then
+  strip --strip-debug "$rootfs/usr/bin/gyre"
+else
+  echo "warning: strip (binutils) not found: the image carries the binary's debug info" >&2
+fi
 ldd "$binary" | awk '/=> \// { print $3 } /^\s*\/lib/ { print $1 }' | while read -r lib; do
   install -D -m 0755 "$(readlink -f "$lib")" "$rootfs$lib"
 done
