@@ -505,7 +505,7 @@ fn login_stores_credentials_where_docker_reads_them_and_push_and_pull_use_them()
             &registry.addr(),
         ],
     );
-    assert!(stderr.contains("refused"), "{stderr}");
+    assert!(stderr.contains("refused these credentials"), "{stderr}");
     let config = home.dir.path().join("docker/config.json");
     assert!(!config.exists(), "refused credentials are not stored");
 
@@ -797,5 +797,80 @@ fn on_a_terminal_login_prompts_and_a_pull_shows_its_progress() {
     assert!(
         !done.contains("MiB/"),
         "the bar is cleared when the pull is done:\n{done}"
+    );
+}
+
+#[test]
+fn a_registry_behind_a_token_service_takes_the_stored_login() {
+    let tokens = support::servers::TokenService::start("carol", "token-pass");
+    let registry = Registry::with_token_service(&tokens);
+    let home = Home::new();
+    let app = TestApp::new(
+        "spin_manifest_version = 2\n[application]\nname = \"tokens\"\n[[trigger.http]]\nroute = \"/...\"\ncomponent = \"hello\"\n[component.hello]\nsource = \"{guest:hello-wat}\"\n",
+    );
+    let reference = format!("{}/carol/tokens:v1", registry.addr());
+    let stderr = home.fails(app.path(), &["registry", "push", "-k", &reference]);
+    assert!(stderr.contains("gyre registry login"), "{stderr}");
+    let stderr = home.fails(
+        app.path(),
+        &[
+            "registry",
+            "login",
+            "-k",
+            "-u",
+            "carol",
+            "-p",
+            "wrong",
+            &registry.addr(),
+        ],
+    );
+    assert!(stderr.contains("refused these credentials"), "{stderr}");
+    home.ok(
+        app.path(),
+        &[
+            "registry",
+            "login",
+            "-k",
+            "-u",
+            "carol",
+            "-p",
+            "token-pass",
+            &registry.addr(),
+        ],
+    );
+    home.ok(app.path(), &["registry", "push", "-k", &reference]);
+    home.ok(app.path(), &["registry", "pull", "-k", &reference]);
+    assert!(
+        tokens.issued.load(std::sync::atomic::Ordering::SeqCst) > 0,
+        "the registry was reached with bearer tokens"
+    );
+    let up = home.up(&reference);
+    assert_eq!(up.get("/").text(), "Hello, Gyre!\n");
+}
+
+#[test]
+fn push_build_builds_the_app_before_pushing_it() {
+    let registry = Registry::start();
+    let home = Home::new();
+    let app = TestApp::new(
+        "spin_manifest_version = 2\n[application]\nname = \"built\"\n[[trigger.http]]\nroute = \"/...\"\ncomponent = \"hello\"\n[component.hello]\nsource = \"out/hello.wasm\"\n[component.hello.build]\ncommand = \"mkdir -p out && cp {guest:hello-wat} out/hello.wasm\"\n",
+    );
+    let reference = format!("{}/team/built:v1", registry.addr());
+    let stderr = home.fails(app.path(), &["registry", "push", "-k", &reference]);
+    assert!(
+        stderr.contains("out/hello.wasm"),
+        "unbuilt, the source is missing: {stderr}"
+    );
+    home.ok(
+        app.path(),
+        &["registry", "push", "--build", "-k", &reference],
+    );
+    let wasm = std::fs::read(support::guest("hello-wat")).expect("guest");
+    let manifest = manifest(&registry, "team/built", "v1");
+    assert_eq!(manifest["layers"][0]["digest"], sha256(&wasm).as_str());
+    let lock = lock(&registry, "team/built", &manifest);
+    assert_eq!(
+        lock["components"][0]["metadata"]["build"]["command"],
+        "mkdir -p out && cp ".to_string() + &support::guest("hello-wat") + " out/hello.wasm"
     );
 }

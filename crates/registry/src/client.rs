@@ -40,6 +40,17 @@ pub enum RegistryError {
         #[source]
         source: OciDistributionError,
     },
+    /// `login` was given credentials the registry does not accept.
+    #[error(
+        "the registry {registry} refused these credentials: check the user name and the password or token"
+    )]
+    LoginRefused {
+        /// `host[:port]`.
+        registry: String,
+        /// The registry's answer.
+        #[source]
+        source: OciDistributionError,
+    },
     /// The reference names nothing.
     #[error(
         "{reference} was not found in the registry: check the repository and tag (`gyre registry push` creates them)"
@@ -239,7 +250,12 @@ impl RegistryClient {
         auth: &oci_client::secrets::RegistryAuth,
     ) -> Result<(), RegistryError> {
         let reference = parse_reference(&format!("{server}/gyre-login-check:latest"))?;
-        let to_error = |e| self.error(e, &reference);
+        let to_error = |e| match self.error(e, &reference) {
+            RegistryError::Unauthorized {
+                registry, source, ..
+            } => RegistryError::LoginRefused { registry, source },
+            other => other,
+        };
         let token = self
             .oci
             .auth(&reference, auth, oci_client::RegistryOperation::Pull)

@@ -751,20 +751,25 @@ pub struct Registry {
 
 impl Registry {
     pub fn start() -> Registry {
-        Self::start_with("127.0.0.1", None)
+        Self::start_with("127.0.0.1", Access::Anyone)
     }
 
     /// A registry on `host` (an address of this machine).
     pub fn start_on(host: &str) -> Registry {
-        Self::start_with(host, None)
+        Self::start_with(host, Access::Anyone)
     }
 
-    /// A registry that admits only `user` with `password`.
+    /// A registry that admits only `user` with `password` (basic auth).
     pub fn with_login(user: &str, password: &str) -> Registry {
-        Self::start_with("127.0.0.1", Some((user, password)))
+        Self::start_with("127.0.0.1", Access::Htpasswd(user, password))
     }
 
-    fn start_with(host: &str, login: Option<(&str, &str)>) -> Registry {
+    /// A registry that admits bearer tokens from `tokens` only.
+    pub fn with_token_service(tokens: &TokenService) -> Registry {
+        Self::start_with("127.0.0.1", Access::Token(tokens))
+    }
+
+    fn start_with(host: &str, access: Access<'_>) -> Registry {
         let binary = find_binary(
             "GYRE_DOCKER_REGISTRY",
             "docker-registry",
@@ -772,8 +777,8 @@ impl Registry {
         );
         let dir = tempfile::tempdir().expect("temp dir");
         let port = free_port();
-        let auth = match login {
-            Some((user, password)) => {
+        let auth = match access {
+            Access::Htpasswd(user, password) => {
                 let htpasswd =
                     find_binary("GYRE_HTPASSWD", "htpasswd", "apt-get install apache2-utils");
                 let output = Command::new(htpasswd)
@@ -788,7 +793,14 @@ impl Registry {
                     file.display()
                 )
             }
-            None => String::new(),
+            Access::Token(tokens) => format!(
+                "auth:\n  token:\n    realm: {}\n    service: {}\n    issuer: {}\n    rootcertbundle: {}\n",
+                tokens.realm(),
+                TokenService::SERVICE,
+                TokenService::ISSUER,
+                tokens.certificate().display()
+            ),
+            Access::Anyone => String::new(),
         };
         let config = format!(
             "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {host}:{port}\n{auth}",
@@ -839,4 +851,178 @@ impl Drop for Registry {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// Who a test registry lets in.
+enum Access<'a> {
+    Anyone,
+    Htpasswd(&'a str, &'a str),
+    Token(&'a TokenService),
+}
+
+/// A token service of the kind Docker Hub and most registries use: the
+/// registry answers 401 with `WWW-Authenticate: Bearer realm=…`, the client
+/// asks the realm with its credentials and gets a JWT (RS256, signed by a
+/// key whose certificate the registry trusts, `x5c` in its header) granting
+/// the scope it asked for. Keys and signatures come from the `openssl` CLI.
+pub struct TokenService {
+    pub port: u16,
+    dir: tempfile::TempDir,
+    /// Tokens handed out so far.
+    pub issued: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl TokenService {
+    pub const SERVICE: &'static str = "gyre-test-registry";
+    pub const ISSUER: &'static str = "gyre-test-tokens";
+
+    /// Admits `user` with `password`.
+    pub fn start(user: &str, password: &str) -> TokenService {
+        use base64::Engine as _;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let key = dir.path().join("key.pem");
+        let cert = dir.path().join("cert.pem");
+        let status = Command::new("openssl")
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=gyre-test-tokens",
+            ])
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("openssl is needed by this test (apt-get install openssl)");
+        assert!(status.success(), "openssl could not make a key");
+        let der = Command::new("openssl")
+            .args(["x509", "-outform", "der", "-in"])
+            .arg(&cert)
+            .output()
+            .expect("openssl x509");
+        assert!(der.status.success());
+        let x5c = base64::engine::general_purpose::STANDARD.encode(&der.stdout);
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let expected = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+        );
+        let issued = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = issued.clone();
+        let key_path = key.clone();
+        let work = dir.path().to_path_buf();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let _ = answer_token_request(stream, &expected, &x5c, &key_path, &work, &counter);
+            }
+        });
+        TokenService { port, dir, issued }
+    }
+
+    pub fn realm(&self) -> String {
+        format!("http://127.0.0.1:{}/token", self.port)
+    }
+
+    pub fn certificate(&self) -> PathBuf {
+        self.dir.path().join("cert.pem")
+    }
+}
+
+fn answer_token_request(
+    mut stream: TcpStream,
+    expected_auth: &str,
+    x5c: &str,
+    key: &std::path::Path,
+    work: &std::path::Path,
+    issued: &std::sync::atomic::AtomicUsize,
+) -> std::io::Result<()> {
+    use base64::Engine as _;
+    use std::io::{BufRead, Write};
+    let mut reader = std::io::BufReader::new(stream.try_clone()?);
+    let mut request_line = String::new();
+    reader.read_line(&mut request_line)?;
+    let mut authorization = None;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 || line == "\r\n" {
+            break;
+        }
+        if let Some((name, value)) = line.split_once(':')
+            && name.eq_ignore_ascii_case("authorization")
+        {
+            authorization = Some(value.trim().to_string());
+        }
+    }
+    let reply = |stream: &mut TcpStream, status: &str, body: &str| {
+        write!(
+            stream,
+            "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    if authorization.as_deref() != Some(expected_auth) {
+        return reply(
+            &mut stream,
+            "401 Unauthorized",
+            r#"{"details":"bad credentials"}"#,
+        );
+    }
+    let target = request_line.split(' ').nth(1).unwrap_or("/");
+    let query = target.split_once('?').map(|(_, q)| q).unwrap_or("");
+    let access: Vec<serde_json::Value> = query
+        .split('&')
+        .filter_map(|pair| pair.strip_prefix("scope="))
+        .filter_map(|scope| {
+            let scope = scope
+                .replace("%3A", ":")
+                .replace("%2C", ",")
+                .replace("%2F", "/");
+            let mut parts = scope.splitn(3, ':');
+            let (kind, name, actions) = (parts.next()?, parts.next()?, parts.next()?);
+            let actions: Vec<&str> = actions.split(',').collect();
+            Some(serde_json::json!({ "type": kind, "name": name, "actions": actions }))
+        })
+        .collect();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let n = issued.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    let header = serde_json::json!({ "typ": "JWT", "alg": "RS256", "x5c": [x5c] });
+    let claims = serde_json::json!({
+        "iss": TokenService::ISSUER,
+        "sub": "test-user",
+        "aud": TokenService::SERVICE,
+        "exp": now + 300,
+        "nbf": now - 10,
+        "iat": now,
+        "jti": format!("token-{n}"),
+        "access": access,
+    });
+    let signing_input = format!(
+        "{}.{}",
+        b64(header.to_string().as_bytes()),
+        b64(claims.to_string().as_bytes())
+    );
+    let input_file = work.join(format!("input-{n}"));
+    std::fs::write(&input_file, &signing_input)?;
+    let signature = Command::new("openssl")
+        .args(["dgst", "-sha256", "-sign"])
+        .arg(key)
+        .arg(&input_file)
+        .output()?;
+    let token = format!("{signing_input}.{}", b64(&signature.stdout));
+    let body =
+        serde_json::json!({ "token": token, "access_token": token, "expires_in": 300 }).to_string();
+    reply(&mut stream, "200 OK", &body)
 }
