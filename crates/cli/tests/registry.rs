@@ -324,12 +324,21 @@ fn an_app_with_components_and_files_travels_in_spins_layout_and_runs_from_the_re
     );
     drop(up);
 
-    // The registry down: the tag pulled before still starts.
+    // The same artifact by digest, pulled once.
+    let by_digest = format!("{}/team/website@{pushed_digest}", registry.addr());
+    home.ok(home.dir.path(), &["registry", "pull", "-k", &by_digest]);
+
+    // The registry down: the tag pulled before still starts (with a
+    // warning), and a digest reference does not even ask.
     let mut registry = registry;
     registry.stop();
     let up = home.up(&reference);
     assert_eq!(up.get("/hello").text(), "Hello, Gyre!\n");
     assert!(up.stderr().contains("pulled before"), "{}", up.stderr());
+    drop(up);
+    let up = home.up(&by_digest);
+    assert_eq!(up.get("/hello").text(), "Hello, Gyre!\n");
+    assert!(!up.stderr().contains("cannot reach"), "{}", up.stderr());
     drop(up);
 
     // ...but never one that was not.
