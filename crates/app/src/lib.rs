@@ -8,6 +8,7 @@
 
 mod files;
 mod source;
+mod subset;
 
 use std::path::{Path, PathBuf};
 
@@ -27,6 +28,9 @@ pub struct LoadOptions {
     /// Load components no trigger uses as well (`gyre registry push`
     /// ships every component, as Spin does); serving loads only used ones.
     pub include_unused: bool,
+    /// `-c/--component-id`: keep only these components and the triggers
+    /// that run them (empty keeps everything).
+    pub only_components: Vec<String>,
 }
 
 /// A loaded application.
@@ -95,8 +99,18 @@ pub fn app_dir(manifest_path: &Path) -> PathBuf {
 }
 
 /// Loads and validates the application whose manifest is at `manifest_path`.
+///
+/// A bare Wasm file (a component or a core module) runs as Spin runs it:
+/// an app of one component serving every path.
 pub async fn load(manifest_path: &Path, options: &LoadOptions) -> Result<App> {
-    let manifest = gyre_manifest::load(manifest_path)?;
+    let mut manifest = if is_wasm_file(manifest_path) {
+        bare_wasm_manifest(manifest_path)?
+    } else {
+        gyre_manifest::load(manifest_path)?
+    };
+    if !options.only_components.is_empty() {
+        subset::retain_components(&mut manifest, &options.only_components)?;
+    }
     let dir = app_dir(manifest_path);
     let dir =
         std::fs::canonicalize(&dir).with_context(|| format!("cannot resolve {}", dir.display()))?;
@@ -168,6 +182,30 @@ pub async fn load(manifest_path: &Path, options: &LoadOptions) -> Result<App> {
         components,
         _work_dir: work_dir,
     })
+}
+
+/// Whether `path` is a Wasm binary (by its magic number, whatever its name).
+pub fn is_wasm_file(path: &Path) -> bool {
+    let mut magic = [0u8; 4];
+    std::fs::File::open(path)
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic))
+        .is_ok()
+        && magic == *b"\0asm"
+}
+
+fn bare_wasm_manifest(path: &Path) -> Result<Manifest> {
+    let file_name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .with_context(|| format!("{}: the file name is not UTF-8", path.display()))?;
+    let stem = path
+        .file_stem()
+        .and_then(|n| n.to_str())
+        .unwrap_or(file_name);
+    let text = gyre_manifest::bare_component_manifest(stem, file_name);
+    Ok(gyre_manifest::parse(gyre_manifest::SourceFile::new(
+        path, text,
+    ))?)
 }
 
 /// An error at a component's place in the manifest.

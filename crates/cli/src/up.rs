@@ -43,6 +43,27 @@ pub(crate) struct UpArgs {
     #[arg(long, env = "SPIN_HTTP_LISTEN_ADDR", default_value = "127.0.0.1:3000")]
     listen: String,
 
+    /// If the listen port is taken, try the next ones (up to 10).
+    #[arg(long)]
+    find_free_port: bool,
+
+    /// Serve HTTPS with this PEM certificate chain (needs --tls-key).
+    #[arg(long, env = "SPIN_TLS_CERT", value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+
+    /// The PEM private key of --tls-cert.
+    #[arg(long, env = "SPIN_TLS_KEY", value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+
+    /// Run only this component and the triggers that run it (repeatable).
+    #[arg(short = 'c', long = "component-id", value_name = "ID")]
+    component_ids: Vec<String>,
+
+    /// Echo only this component's output to the terminal (repeatable;
+    /// default: every component).
+    #[arg(long = "follow", value_name = "ID")]
+    follow: Vec<String>,
+
     /// Environment variable for every component, as KEY=VALUE (repeatable).
     #[arg(short = 'e', long = "env", value_name = "KEY=VALUE", value_parser = crate::parse_key_value)]
     env: Vec<(String, String)>,
@@ -250,11 +271,51 @@ fn parse_listen(s: &str) -> Result<SocketAddr> {
         .with_context(|| format!("listen address {s:?} resolves to nothing"))
 }
 
-/// Echoes guest output to stderr, each line behind its component id.
-struct TerminalEcho;
+/// Binds the listener; with `--find-free-port`, a port in use moves on to
+/// the next, up to 10 ports in all, as Spin.
+async fn bind(
+    live: &gyre_trigger_http::LiveTrigger,
+    listen: SocketAddr,
+    options: ServeOptions,
+    find_free_port: bool,
+) -> Result<gyre_trigger_http::BoundServer> {
+    const TRIES: u16 = 10;
+    let mut addr = listen;
+    for _ in 1..TRIES {
+        match live.bind(addr, options.clone()).await {
+            Err(e) if find_free_port && gyre_trigger_http::is_address_in_use(&e) => {
+                let Some(next) = addr.port().checked_add(1) else {
+                    return Err(e);
+                };
+                tracing::debug!("{addr} is in use; trying port {next}");
+                addr.set_port(next);
+            }
+            other => return other,
+        }
+    }
+    live.bind(addr, options).await.map_err(|e| {
+        if find_free_port && gyre_trigger_http::is_address_in_use(&e) {
+            e.context(format!(
+                "no free port among the {TRIES} from {}",
+                listen.port()
+            ))
+        } else {
+            e
+        }
+    })
+}
+
+/// Echoes guest output to stderr, each line behind its component id;
+/// with `--follow`, only the followed components'.
+struct TerminalEcho {
+    follow: Vec<String>,
+}
 
 impl OutputEcho for TerminalEcho {
     fn line(&self, component: &str, _stream: StreamKind, line: &[u8]) {
+        if !self.follow.is_empty() && !self.follow.iter().any(|id| id == component) {
+            return;
+        }
         let mut err = std::io::stderr().lock();
         let _ = write!(err, "[{component}] ");
         let _ = err.write_all(line);
@@ -340,6 +401,7 @@ async fn load_app(
             env: args.env.clone(),
             download_cache,
             include_unused: false,
+            only_components: args.component_ids.clone(),
         },
     )
     .await?;
@@ -528,6 +590,10 @@ async fn up(
 ) -> Result<()> {
     let started = Instant::now();
     let listen = parse_listen(&args.listen)?;
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(gyre_trigger_http::TlsConfig::from_pem_files(cert, key)?),
+        _ => None,
+    };
     let (manifest_path, from_registry) = resolve_app(&args).await?;
     let compile_cache = args
         .cache_dir
@@ -567,7 +633,9 @@ async fn up(
     let echo: Option<Arc<dyn OutputEcho>> = if args.quiet {
         None
     } else {
-        Some(Arc::new(TerminalEcho))
+        Some(Arc::new(TerminalEcho {
+            follow: args.follow.clone(),
+        }))
     };
     let hub = OutputHub::new(echo)?;
     let session = Session {
@@ -597,18 +665,16 @@ async fn up(
         loaded
             .local_services
             .set_dispatcher(live.chain_dispatcher());
-        let server = live
-            .bind(
-                listen,
-                ServeOptions {
-                    shutdown_grace: Duration::from_secs(session.args.shutdown_grace),
-                    limits: loaded.server_limits,
-                },
-            )
-            .await?;
+        let options = ServeOptions {
+            shutdown_grace: Duration::from_secs(session.args.shutdown_grace),
+            limits: loaded.server_limits,
+            tls: tls.clone(),
+        };
+        let server = bind(&live, listen, options, session.args.find_free_port).await?;
         let addr = server.local_addr();
         loaded.local_services.set_self_addr(addr);
-        let base_url = format!("http://{addr}");
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let base_url = format!("{scheme}://{addr}");
         print_listing(session.args.format, &base_url, &routes)?;
         let task = tokio::spawn(server.serve(stopped(stop_rx.clone())));
         http_server = Some((live, addr, task));

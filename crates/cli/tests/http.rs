@@ -232,6 +232,10 @@ route = "/py5/..."
 component = { source = "{guest:py5-http}" }
 
 [[trigger.http]]
+route = "/py4/..."
+component = { source = "{guest:py4-http}" }
+
+[[trigger.http]]
 route = "/py3/..."
 component = { source = "{guest:py3-http}" }
 
@@ -271,6 +275,9 @@ fn every_handler_kind_serves() {
     // (method, path, status, body must contain)
     let cases: &[(&str, &str, u16, &str)] = &[
         ("GET", "/py5/hello", 200, "Hello from Python SDK 5"),
+        // WASI 0.3.0-rc-2026-03-15, mapped onto 0.3.0 at load.
+        ("GET", "/py4/hello", 200, "Hello from Python SDK 4"),
+        ("GET", "/py4/status/418", 418, ""),
         ("GET", "/py3/hello", 200, "Hello from Python SDK 3"),
         ("GET", "/js/hello", 200, "Hello from JavaScript"),
         ("GET", "/hello", 200, "Hello, Gyre!"),
@@ -308,6 +315,10 @@ fn every_handler_kind_serves() {
         stderr.contains("(wasi:http/handler@0.3.0)"),
         "py5 is a p3 handler: {stderr}"
     );
+    assert!(
+        !stderr.contains("0.3.0-rc-2026-03-15"),
+        "no release-candidate import is left stubbed: {stderr}"
+    );
     assert!(stderr.contains("(fermyon:spin/inbound-http)"), "{stderr}");
     assert!(
         stderr.contains("imported interfaces are not provided by Gyre yet"),
@@ -323,7 +334,7 @@ fn bodies_round_trip_through_every_sdk() {
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
         .collect();
     let digest = hex::encode(Sha256::digest(&body));
-    for prefix in ["/py5", "/py3", "/js"] {
+    for prefix in ["/py5", "/py4", "/py3", "/js"] {
         let r = request(
             "POST",
             &gyre.url(&format!("{prefix}/echo")),

@@ -23,6 +23,12 @@ component = "caller"
 source = "{{guest:py5-state}}"
 allowed_outbound_hosts = [{allowed}]
 [[trigger.http]]
+route = "/v4/..."
+component = "caller4"
+[component.caller4]
+source = "{{guest:py4-state}}"
+allowed_outbound_hosts = [{allowed}]
+[[trigger.http]]
 route = "/v3/..."
 component = "caller3"
 [component.caller3]
@@ -56,7 +62,8 @@ fn allowed_hosts_are_reached_and_others_are_denied_by_the_host() {
     let app = app(allowed, upstream.port);
     let gyre = Gyre::up(&app, &[]);
     let up = upstream.port;
-    for prefix in ["", "/v3"] {
+    // Python SDK 5 (wasi:http 0.3.0), 4 (0.3.0-rc-2026-03-15), 3 (0.2).
+    for prefix in ["", "/v4", "/v3"] {
         let table: Vec<(String, u16, &str)> = vec![
             (
                 format!("http://127.0.0.1:{up}/x?y=1"),
@@ -109,7 +116,7 @@ fn a_refused_connection_is_an_error_for_the_guest_and_the_server_goes_on() {
     let closed = free_port();
     let app = app(r#""http://127.0.0.1:*""#, upstream.port);
     let gyre = Gyre::up(&app, &[]);
-    for prefix in ["", "/v3"] {
+    for prefix in ["", "/v4", "/v3"] {
         let (status, body) = fetch(&gyre, prefix, &format!("http://127.0.0.1:{closed}/"));
         assert_eq!(status, 409, "{prefix}: {body}");
         assert!(body.contains("ConnectionRefused"), "{prefix}: {body}");

@@ -648,6 +648,60 @@ sqlite_databases = ["default"]
     }
 }
 
+/// Python SDK 4 builds against WASI 0.3.0-rc-2026-03-15 (what Spin's
+/// current templates emit); Gyre maps it onto 0.3.0 at load. Its async
+/// `spin:*@3` calls and synchronous `fermyon:spin@2` ones work alike.
+#[test]
+fn python_sdk_4_apps_use_key_value_sqlite_and_variables() {
+    let app = TestApp::new(
+        r#"
+spin_manifest_version = 2
+[application]
+name = "state4"
+[variables]
+greeting = { default = "hey" }
+[[trigger.http]]
+route = "/..."
+component = "state4"
+[component.state4]
+source = "{guest:py4-state}"
+key_value_stores = ["default"]
+sqlite_databases = ["default"]
+[component.state4.variables]
+message = "{{ greeting }} from SDK 4"
+"#,
+    );
+    let gyre = Gyre::up(&app, &["--sqlite", "CREATE TABLE t (name TEXT)"]);
+    let table: &[(&str, &str, &str, u16, &str)] = &[
+        ("POST", "/kv/set/k?api=v3", "async", 200, "ok"),
+        ("GET", "/kv/get/k?api=v2", "", 200, "async"),
+        ("POST", "/kv/set/k?api=wasi", "draft2", 200, "ok"),
+        ("GET", "/kv/get/k?api=v3", "", 200, "draft2"),
+        ("GET", "/kv/keys?api=v3", "", 200, r#"["k"]"#),
+        ("GET", "/kv/delete/k?api=v3", "", 200, "ok"),
+        ("GET", "/kv/get/k?api=v3", "", 404, "missing"),
+        (
+            "POST",
+            "/sql?api=v3",
+            r#"{"sql": "INSERT INTO t VALUES (?)", "params": ["four"]}"#,
+            200,
+            r#"{"columns": [], "rows": [], "last_insert_rowid": 1, "changes": 1}"#,
+        ),
+        (
+            "POST",
+            "/sql?api=v3",
+            r#"{"sql": "SELECT name FROM t"}"#,
+            200,
+            r#"{"columns": ["name"], "rows": [["four"]], "last_insert_rowid": 1, "changes": 1}"#,
+        ),
+        ("GET", "/var/message?api=v3", "", 200, "hey from SDK 4"),
+        ("GET", "/var/message?api=v2", "", 200, "hey from SDK 4"),
+    ];
+    for (method, path, body, status, want) in table {
+        expect(&gyre, method, path, body.as_bytes(), *status, want);
+    }
+}
+
 #[test]
 fn javascript_apps_use_key_value_sqlite_and_variables() {
     let app = TestApp::new(

@@ -2,18 +2,19 @@
 //!
 //! Compiling a Python component takes seconds; loading its compiled code
 //! takes milliseconds. Entries are keyed by the SHA-256 of the component's
-//! bytes and a hash of everything in the engine that affects compiled code
-//! (Wasmtime's `precompile_compatibility_hash`, plus Gyre's version), so a
-//! changed component, engine setting or Gyre build never loads stale code.
+//! bytes as loaded — before Gyre prepares them (componentizing, adapting,
+//! composing), so a warm start skips that work too — and a hash of
+//! everything that affects compiled code (Wasmtime's
+//! `precompile_compatibility_hash`, Gyre's version and the version of its
+//! preparation steps), so a changed component, engine setting or Gyre build
+//! never loads stale code.
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::PathBuf;
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 use sha2::{Digest, Sha256};
 use wasmtime::component::Component;
-
-use crate::WasmtimeResultExt as _;
 
 /// Where a component's compiled code came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,6 +32,7 @@ pub(crate) fn engine_key(engine: &wasmtime::Engine) -> String {
     let mut hasher = DefaultHasher::new();
     engine.precompile_compatibility_hash().hash(&mut hasher);
     env!("CARGO_PKG_VERSION").hash(&mut hasher);
+    crate::prepare::PREPARATION_VERSION.hash(&mut hasher);
     format!("{:016x}", hasher.finish())
 }
 
@@ -73,7 +75,7 @@ impl CompileCache {
         engine: &wasmtime::Engine,
         engine_key: &str,
         digest: &str,
-        bytes: &[u8],
+        compile: impl FnOnce() -> Result<Component>,
     ) -> Result<(Component, CacheOutcome)> {
         let path = self.dir.join(format!("{digest}-{engine_key}.cwasm"));
         if path.exists() {
@@ -92,9 +94,7 @@ impl CompileCache {
                 }
             }
         }
-        let component = Component::new(engine, bytes)
-            .anyhow()
-            .context("compilation failed")?;
+        let component = compile()?;
         if let Err(e) = self.store(&component, &path) {
             tracing::warn!(dir = %self.dir.display(), "cannot write the compile cache: {e:#}");
             return Ok((component, CacheOutcome::Disabled));

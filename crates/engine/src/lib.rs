@@ -27,6 +27,7 @@ mod extensions;
 mod host;
 mod limits;
 mod output;
+mod prepare;
 mod stubs;
 
 use std::path::PathBuf;
@@ -242,16 +243,14 @@ impl GyreEngine {
     /// Compiles (or loads from the cache) and links a component or core
     /// module, on the synchronous engine if it can run there, else on the
     /// concurrent one. `name` is used in errors and logs.
+    ///
+    /// Compiled code is cached under the digest of `bytes` as given, before
+    /// Gyre prepares them (componentizing a core module, mapping the WASI
+    /// 0.3 release candidate): a warm start prepares nothing.
     pub fn load(&self, name: &str, bytes: &[u8]) -> Result<LoadedComponent> {
-        let bytes = if componentize::is_core_module(bytes) {
-            std::borrow::Cow::Owned(componentize::componentize(bytes).with_context(|| {
-                format!("component `{name}`: cannot turn the core module into a component")
-            })?)
-        } else {
-            std::borrow::Cow::Borrowed(bytes)
-        };
-        let digest = self.cache.as_ref().map(|_| cache::digest(&bytes));
+        let digest = self.cache.as_ref().map(|_| cache::digest(bytes));
         let digest = digest.as_deref();
+        let bytes = prepare::Prepared::new(name, bytes);
         if let Some(sync) = &self.synchronous {
             let known_concurrent = match (&self.cache, digest) {
                 (Some(cache), Some(digest)) => cache.is_marked_concurrent(digest, &sync.cache_key),
@@ -279,19 +278,19 @@ impl GyreEngine {
         &self,
         flavor: &Flavor,
         name: &str,
-        bytes: &[u8],
+        bytes: &prepare::Prepared<'_>,
         digest: Option<&str>,
     ) -> Result<LoadedComponent> {
+        let compile = || -> Result<Component> {
+            Component::new(&flavor.engine, bytes.get()?)
+                .anyhow()
+                .with_context(|| format!("component `{name}`: compilation failed"))
+        };
         let (component, cache) = match (&self.cache, digest) {
             (Some(cache), Some(digest)) => {
-                cache.load_or_compile(&flavor.engine, &flavor.cache_key, digest, bytes)?
+                cache.load_or_compile(&flavor.engine, &flavor.cache_key, digest, compile)?
             }
-            _ => (
-                Component::new(&flavor.engine, bytes)
-                    .anyhow()
-                    .with_context(|| format!("component `{name}`: compilation failed"))?,
-                CacheOutcome::Disabled,
-            ),
+            _ => (compile()?, CacheOutcome::Disabled),
         };
         let mut linker = flavor.linker.clone();
         let stubbed = stubs::stub_missing_imports(&mut linker, &flavor.engine, &component)

@@ -43,6 +43,20 @@ fn read(path: &Path) -> Result<SourceFile, ManifestError> {
     Ok(SourceFile::new(path, text))
 }
 
+/// The manifest Spin gives a bare Wasm file run as an app (`spin up -f
+/// app.wasm`, a plain Wasm package from a registry): one component, its id
+/// made from `name`, with `source` (relative to the manifest's directory)
+/// serving every path (`/...`).
+pub fn bare_component_manifest(name: &str, source: &str) -> String {
+    let id = names::kebab_id_from(name);
+    let source = toml::Value::String(source.to_string());
+    format!(
+        "spin_manifest_version = 2\n\n[application]\nname = \"{id}\"\n\n\
+         [[trigger.http]]\nroute = \"/...\"\ncomponent = \"{id}\"\n\n\
+         [component.{id}]\nsource = {source}\n"
+    )
+}
+
 /// Reads a manifest as the tools that work on an app under construction
 /// (`build`, `watch`, `doctor`) do: like [`load`], but an app with no
 /// triggers yet (a fresh `http-empty`) is accepted; serving it is refused

@@ -6,6 +6,31 @@ pub fn check_kebab_id(id: &str) -> Result<(), String> {
     check_words(id, '-', '_', "words must be separated with '-', not '_'")
 }
 
+/// A kebab-case component id made from any name (a file stem, a repository):
+/// lowercase ASCII words, one `-` between them, each starting with a letter
+/// (`Hello_World` → `hello-world`, `api-v2.1` → `api-v21`, `42` → `app42`).
+pub fn kebab_id_from(name: &str) -> String {
+    let mut words: Vec<String> = Vec::new();
+    for word in name
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+    {
+        let word = word.to_ascii_lowercase();
+        match words.last_mut() {
+            // A word must start with a letter: digits join the one before.
+            Some(last) if word.starts_with(|c: char| c.is_ascii_digit()) => last.push_str(&word),
+            None if word.starts_with(|c: char| c.is_ascii_digit()) => {
+                words.push(format!("app{word}"))
+            }
+            _ => words.push(word),
+        }
+    }
+    if words.is_empty() {
+        return "app".to_string();
+    }
+    words.join("-")
+}
+
 /// Checks a snake_case id.
 pub fn check_snake_id(id: &str) -> Result<(), String> {
     check_words(id, '_', '-', "words must be separated with '_', not '-'")
@@ -145,5 +170,20 @@ mod tests {
             parse_template("plain"),
             Ok(vec![TemplatePart::Literal("plain".into())])
         );
+    }
+
+    #[test]
+    fn kebab_ids_from_names() {
+        for (name, id) in [
+            ("hello", "hello"),
+            ("Hello_World", "hello-world"),
+            ("api-v2.1", "api-v21"),
+            ("my-app-2", "my-app2"),
+            ("42", "app42"),
+            ("__", "app"),
+        ] {
+            assert_eq!(kebab_id_from(name), id, "{name}");
+            assert_eq!(check_kebab_id(id), Ok(()), "{id}");
+        }
     }
 }

@@ -280,46 +280,25 @@ fn lay_out_package(cache: &Cache, pulled: &Pulled, dir: &Path) -> Result<String>
             pulled.reference.whole()
         );
     };
-    let id = package_id(pulled.reference.repository());
+    let name = pulled
+        .reference
+        .repository()
+        .rsplit('/')
+        .next()
+        .unwrap_or_default();
+    let id = gyre_app::manifest::names::kebab_id_from(name);
     let content = ContentRef {
         digest: Some(layer.digest.clone()),
         ..ContentRef::default()
     };
     let wasm = format!("wasm/{id}.wasm");
     place(cache, &content, &dir.join(&wasm), "the package's Wasm")?;
-    let mut component = Table::new();
-    component.insert("source".into(), Toml::String(wasm));
-    let mut trigger = Table::new();
-    trigger.insert("route".into(), Toml::String("/...".into()));
-    trigger.insert("component".into(), Toml::String(id.clone()));
-    let mut root = Table::new();
-    root.insert("spin_manifest_version".into(), Toml::Integer(2));
-    root.insert(
-        "application".into(),
-        Toml::Table(
-            [("name".to_string(), Toml::String(id.clone()))]
-                .into_iter()
-                .collect(),
-        ),
-    );
-    root.insert(
-        "trigger".into(),
-        Toml::Table(
-            [("http".to_string(), Toml::Array(vec![Toml::Table(trigger)]))]
-                .into_iter()
-                .collect(),
-        ),
-    );
-    root.insert(
-        "component".into(),
-        Toml::Table([(id, Toml::Table(component))].into_iter().collect()),
-    );
-    toml::to_string(&root).context("cannot write the generated manifest")
+    Ok(gyre_app::manifest::bare_component_manifest(name, &wasm))
 }
 
 /// A repository's last segment in kebab case: lowercase letters and
 /// digits, single dashes between runs (`team/Hello_World` → `hello-world`).
-/// Fit for a Kubernetes object name; [`package_id`] makes a component id.
+/// Fit for a Kubernetes object name.
 pub fn repository_name(repository: &str) -> String {
     let last = repository.rsplit('/').next().unwrap_or(repository);
     let mut name = String::new();
@@ -333,17 +312,6 @@ pub fn repository_name(repository: &str) -> String {
     name.trim_end_matches('-').to_string()
 }
 
-/// A component id (kebab case, starting with a letter) for a package.
-fn package_id(repository: &str) -> String {
-    let id = repository_name(repository);
-    if id.starts_with(|c: char| c.is_ascii_alphabetic()) {
-        id
-    } else {
-        format!("app-{id}").trim_end_matches('-').to_string()
-    }
-}
-
-/// JSON as TOML, nulls dropped (TOML has none).
 fn json_to_toml(value: &Value) -> Option<Toml> {
     Some(match value {
         Value::Null => return None,
@@ -376,17 +344,6 @@ mod tests {
             ("", false),
         ] {
             assert_eq!(safe_relative(path).is_some(), ok, "{path}");
-        }
-    }
-
-    #[test]
-    fn package_ids_are_kebab_case() {
-        for (repo, id) in [
-            ("team/hello_world", "hello-world"),
-            ("My.App", "my-app"),
-            ("9lives", "app-9lives"),
-        ] {
-            assert_eq!(package_id(repo), id, "{repo}");
         }
     }
 }

@@ -6,6 +6,7 @@
 //! |--------------------------------------|------------------------------------------|
 //! | `wasi:http/incoming-handler@0.2.x`   | fresh instance per request               |
 //! | `wasi:http/handler@0.3.x` (final)    | instances reused (128 total, 16 at once, 1 s idle) |
+//! | `…@0.3.0-rc-2026-03-15` (Spin SDKs of today) | mapped onto 0.3.0 at load (`gyre-compose`), then as above |
 //! | `fermyon:spin/inbound-http`          | fresh instance, buffered request/response |
 //! | `wasi:cli/run` with `executor = wagi`| CGI: fresh instance per request          |
 //!
@@ -145,9 +146,11 @@ fn detect(exports: &[String]) -> Result<Vec<&'static str>> {
         } else if name.starts_with("wasi:http/handler@0.3.") && !prerelease {
             "wasi-http-0.3"
         } else if name.starts_with("wasi:http/handler@0.3.0-") {
+            // The one release candidate Gyre runs was renamed to 0.3.0 at
+            // load; any other is older than every Spin SDK that emitted it.
             bail!(
-                "the component exports `{name}` (Rust SDK 6, Go SDK 3): this release candidate of wasi:http 0.3 is not \
-                 supported yet; build against the final `wasi:http/handler@0.3.0` (e.g. Python spin-sdk 5) or wasi:http 0.2"
+                "the component exports `{name}`, a release candidate of wasi:http 0.3 that Gyre does not run \
+                 (it runs `wasi:http/handler@0.3.0-rc-2026-03-15` and 0.3.0); rebuild it with a current Spin SDK"
             );
         } else if name == "fermyon:spin/inbound-http" {
             "spin-inbound-http"
@@ -681,7 +684,7 @@ mod tests {
             detect(&names(&["wasi:cli/run@0.2.0", "other"])).ok(),
             Some(vec!["wasi-cli-run"])
         );
-        let rc = detect(&names(&["wasi:http/handler@0.3.0-rc-2026-03-15"])).expect_err("rc");
-        assert!(rc.to_string().contains("not supported yet"), "{rc}");
+        let rc = detect(&names(&["wasi:http/handler@0.3.0-rc-2025-09-16"])).expect_err("rc");
+        assert!(rc.to_string().contains("does not run"), "{rc}");
     }
 }

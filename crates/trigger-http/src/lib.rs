@@ -11,6 +11,7 @@ pub mod executor;
 pub mod headers;
 mod limits;
 mod server;
+mod tls;
 pub mod wagi;
 mod wake;
 
@@ -28,7 +29,11 @@ use gyre_engine::{
 
 /// Route patterns and matching (re-exported from `gyre-http-routing`).
 pub use gyre_http_routing as routes;
-pub use server::{BoundServer, BoxError, ResponseBody, ServeOptions, ServerLimits};
+pub use server::{
+    AddressInUse, BoundServer, BoxError, ResponseBody, ServeOptions, ServerLimits,
+    is_address_in_use,
+};
+pub use tls::TlsConfig;
 
 /// Options for loading the HTTP trigger.
 pub struct HttpLoadOptions<'a> {

@@ -46,6 +46,8 @@ pub struct ServeOptions {
     pub shutdown_grace: Duration,
     /// Listener and admission limits.
     pub limits: ServerLimits,
+    /// Serve HTTPS with this certificate instead of plain HTTP.
+    pub tls: Option<crate::tls::TlsConfig>,
 }
 
 /// Limits of the listener and of admission.
@@ -151,6 +153,28 @@ fn scopeguard(counter: &std::sync::atomic::AtomicUsize) -> impl Drop + '_ {
     Leave(counter)
 }
 
+/// The listen address is taken by another socket.
+#[derive(Debug)]
+pub struct AddressInUse(pub SocketAddr);
+
+impl std::fmt::Display for AddressInUse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} is already in use. To have Gyre search for a free port, use the --find-free-port option \
+             (or choose another address with --listen; port 0 picks a free one)",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for AddressInUse {}
+
+/// Whether binding failed because the address is taken.
+pub fn is_address_in_use(error: &anyhow::Error) -> bool {
+    error.downcast_ref::<AddressInUse>().is_some()
+}
+
 /// A trigger bound to its listening socket.
 pub struct BoundServer {
     listener: TcpListener,
@@ -166,7 +190,7 @@ pub(crate) async fn bind(
 ) -> Result<BoundServer> {
     let listener = TcpListener::bind(addr).await.map_err(|e| {
         if e.kind() == std::io::ErrorKind::AddrInUse {
-            anyhow::anyhow!("{addr} is already in use. Choose another address with --listen, or use port 0 to pick a free one")
+            anyhow::Error::from(AddressInUse(addr))
         } else {
             anyhow::Error::from(e).context(format!("cannot listen on {addr}"))
         }
@@ -215,7 +239,17 @@ impl BoundServer {
             admission: Admission::new(limits),
             limits,
             local_addr: self.local_addr,
+            scheme: if self.options.tls.is_some() {
+                "https"
+            } else {
+                "http"
+            },
         });
+        let tls = self
+            .options
+            .tls
+            .as_ref()
+            .map(crate::tls::TlsConfig::acceptor);
         let mut shutdown = std::pin::pin!(shutdown);
         loop {
             let slot = tokio::select! {
@@ -242,12 +276,39 @@ impl BoundServer {
                 let shared = shared.clone();
                 async move { Ok::<_, Infallible>(handle(&shared, req, client_addr).await) }
             });
-            let conn = builder
-                .serve_connection(TokioIo::new(stream), service)
-                .into_owned();
-            let conn = graceful.watch(conn);
+            let Some(tls) = &tls else {
+                let conn = builder
+                    .serve_connection(TokioIo::new(stream), service)
+                    .into_owned();
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move {
+                    if let Err(e) = conn.await {
+                        tracing::debug!("connection from {client_addr} ended: {e}");
+                    }
+                    drop(slot);
+                });
+                continue;
+            };
+            // The handshake runs in the connection's task, bounded like
+            // reading a request head.
+            let handshake = tls.accept(stream);
+            let builder = builder.clone();
+            let watcher = graceful.watcher();
             tokio::spawn(async move {
-                if let Err(e) = conn.await {
+                let stream = match tokio::time::timeout(limits.header_read_timeout, handshake).await
+                {
+                    Ok(Ok(stream)) => stream,
+                    Ok(Err(e)) => {
+                        tracing::debug!("TLS handshake with {client_addr} failed: {e}");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!("TLS handshake with {client_addr} timed out");
+                        return;
+                    }
+                };
+                let conn = builder.serve_connection(TokioIo::new(stream), service);
+                if let Err(e) = watcher.watch(conn).await {
                     tracing::debug!("connection from {client_addr} ended: {e}");
                 }
                 drop(slot);
@@ -297,6 +358,9 @@ struct Shared {
     admission: Admission,
     limits: ServerLimits,
     local_addr: SocketAddr,
+    /// `https` behind TLS: what guests see in the request URI and
+    /// `spin-full-url`.
+    scheme: &'static str,
 }
 
 fn service_unavailable() -> Response<ResponseBody> {
@@ -358,7 +422,7 @@ async fn handle(
 
     let (mut parts, body) = req.into_parts();
     let routed = RoutedRequest {
-        scheme: "http",
+        scheme: shared.scheme,
         route: &route,
         client_addr,
     };

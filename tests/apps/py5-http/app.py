@@ -1,7 +1,8 @@
-"""Gyre test app for the Python SDK 5 (wasi:http/handler@0.3.0).
+"""Gyre test app for the Python SDKs 5 (wasi:http/handler@0.3.0) and 4
+(wasi:http/handler@0.3.0-rc-2026-03-15): the same source builds with both.
 
 Routes (by path prefix, because one component serves `/...`):
-  /hello            -> 200 "Hello from Python SDK 5"
+  /hello            -> 200 "Hello from Python SDK <5 or 4>"
   /headers          -> 200, JSON of the request headers as the guest sees them
   /echo             -> 200, the body back, with x-body-sha256 of it
   /status/<n>       -> status n, empty body
@@ -18,12 +19,18 @@ import os
 from spin_sdk import http
 from spin_sdk.http import Request, Response
 
+try:  # Only SDK 5 has the final WASI 0.3.0 bindings.
+    from spin_sdk.wit.imports import wasi_http_types_0_3_0  # noqa: F401
+    SDK = "5"
+except ImportError:
+    SDK = "4"
+
 
 class HttpHandler(http.Handler):
     async def handle_request(self, request: Request) -> Response:
         path = request.uri.split("?", 1)[0]
         if path.endswith("/hello"):
-            return Response(200, {"content-type": "text/plain"}, b"Hello from Python SDK 5")
+            return Response(200, {"content-type": "text/plain"}, f"Hello from Python SDK {SDK}".encode())
         if path.endswith("/headers"):
             body = json.dumps(request.headers, sort_keys=True).encode()
             return Response(200, {"content-type": "application/json"}, body)

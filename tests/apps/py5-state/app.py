@@ -1,5 +1,6 @@
-"""Gyre test app for application state through the Python SDK 5: key-value,
-SQLite and variables, in every interface version the SDK imports.
+"""Gyre test app for application state through the Python SDK 5 (and 4, which
+builds the same source against WASI 0.3.0-rc-2026-03-15): key-value, SQLite and
+variables, in every interface version the SDK imports.
 
 Each route picks the interface family with `?api=`:
   v3   spin:key-value@3.0.0, spin:sqlite@3.1.0, spin:variables@3.0.0 (async; default)

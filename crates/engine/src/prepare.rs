@@ -1,0 +1,71 @@
+//! What Gyre does to a component's bytes before compiling them: a core
+//! module becomes a component (`componentize`), and a component built
+//! against the WASI 0.3 release candidate is wrapped onto WASI 0.3.0
+//! (`gyre_compose::adapt_wasi_rc`).
+//!
+//! Preparation runs only when compiled code is not in the cache (entries
+//! are keyed by the bytes *before* preparation), and at most once per load
+//! even when both engines are tried.
+
+use std::borrow::Cow;
+use std::cell::OnceCell;
+
+use anyhow::{Context as _, Result};
+
+use crate::componentize;
+
+/// Bumped whenever preparation changes its output for the same input, so
+/// compiled code cached from the old output is not loaded.
+pub(crate) const PREPARATION_VERSION: u32 = 1;
+
+/// A component's bytes, prepared on first use.
+pub(crate) struct Prepared<'a> {
+    name: &'a str,
+    original: &'a [u8],
+    prepared: OnceCell<Cow<'a, [u8]>>,
+}
+
+impl<'a> Prepared<'a> {
+    pub(crate) fn new(name: &'a str, original: &'a [u8]) -> Self {
+        Prepared {
+            name,
+            original,
+            prepared: OnceCell::new(),
+        }
+    }
+
+    /// The bytes to compile.
+    pub(crate) fn get(&self) -> Result<&[u8]> {
+        if let Some(bytes) = self.prepared.get() {
+            return Ok(bytes);
+        }
+        let bytes = prepare(self.name, self.original)?;
+        Ok(self.prepared.get_or_init(|| bytes))
+    }
+}
+
+fn prepare<'a>(name: &str, bytes: &'a [u8]) -> Result<Cow<'a, [u8]>> {
+    let component = if componentize::is_core_module(bytes) {
+        Cow::Owned(componentize::componentize(bytes).with_context(|| {
+            format!("component `{name}`: cannot turn the core module into a component")
+        })?)
+    } else {
+        Cow::Borrowed(bytes)
+    };
+    let adapted = gyre_compose::adapt_wasi_rc(&component).with_context(|| {
+        format!(
+            "component `{name}`: cannot map its WASI {} imports onto WASI 0.3.0",
+            gyre_compose::WASI_RC
+        )
+    })?;
+    Ok(match adapted {
+        Some(bytes) => {
+            tracing::debug!(
+                "component `{name}`: WASI {} mapped onto 0.3.0",
+                gyre_compose::WASI_RC
+            );
+            Cow::Owned(bytes)
+        }
+        None => component,
+    })
+}
