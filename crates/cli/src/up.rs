@@ -850,7 +850,7 @@ fn hangup_signal() -> Result<tokio::sync::mpsc::UnboundedReceiver<()>> {
 }
 
 /// Every host capability Gyre binds into its linkers.
-pub(crate) fn capabilities() -> [&'static dyn gyre_engine::Capability; 8] {
+pub(crate) fn capabilities() -> [&'static dyn gyre_engine::Capability; 9] {
     [
         &gyre_key_value::KeyValueCapability,
         &gyre_sqlite::SqliteCapability,
@@ -860,6 +860,7 @@ pub(crate) fn capabilities() -> [&'static dyn gyre_engine::Capability; 8] {
         &gyre_mysql::MysqlCapability,
         &gyre_mqtt::MqttCapability,
         &gyre_outbound_http::SpinHttpCapability,
+        &gyre_llm::LlmCapability,
     ]
 }
 
@@ -885,6 +886,15 @@ async fn configure_capabilities(
         }
         for provider in &runtime_config.variables_providers {
             described.push(format!("[variables_provider: {}]", provider.type_name()));
+        }
+        match &runtime_config.llm_compute {
+            Some(gyre_manifest::LlmComputeConfig::RemoteHttp { .. }) => {
+                described.push("[llm_compute: remote_http]".into())
+            }
+            Some(gyre_manifest::LlmComputeConfig::Local) => {
+                described.push("[llm_compute: spin]".into())
+            }
+            None => {}
         }
         println!(
             "Using runtime config {} from {:?}",
@@ -986,6 +996,7 @@ async fn configure_capabilities(
     .register(&mut capabilities);
     key_value.register(&mut capabilities);
     databases.register(&mut capabilities);
+    gyre_llm::AppLlm::configure(&app.manifest, runtime_config)?.register(&mut capabilities);
     Ok((
         capabilities,
         outbound_http.local_services().clone(),

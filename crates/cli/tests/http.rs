@@ -315,13 +315,11 @@ fn every_handler_kind_serves() {
         stderr.contains("(wasi:http/handler@0.3.0)"),
         "py5 is a p3 handler: {stderr}"
     );
-    assert!(
-        !stderr.contains("0.3.0-rc-2026-03-15"),
-        "no release-candidate import is left stubbed: {stderr}"
-    );
     assert!(stderr.contains("(fermyon:spin/inbound-http)"), "{stderr}");
+    // Every SDK's imports are provided (the Python SDKs import every Spin
+    // interface, LLM included): nothing is linked as a failing stand-in.
     assert!(
-        stderr.contains("imported interfaces are not provided by Gyre yet"),
+        !stderr.contains("imported interfaces are not provided by Gyre yet"),
         "{stderr}"
     );
 }

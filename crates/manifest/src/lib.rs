@@ -23,8 +23,8 @@ pub use error::{Location, ManifestError, SourceFile};
 pub use limits::{LimitOverrides, LimitsConfig, ServerLimitOverrides, parse_duration, parse_size};
 pub use model::*;
 pub use runtime_config::{
-    KeyValueStoreConfig, OutboundHttpConfig, RuntimeConfig, SqliteDatabaseConfig,
-    VariablesProviderConfig, load_runtime_config, parse_runtime_config,
+    KeyValueStoreConfig, LlmApiType, LlmComputeConfig, OutboundHttpConfig, RuntimeConfig,
+    SqliteDatabaseConfig, VariablesProviderConfig, load_runtime_config, parse_runtime_config,
 };
 
 /// Reads and validates the manifest at `path`.

@@ -16,7 +16,7 @@ use toml::de::{DeTable, DeValue};
 use crate::error::{ManifestError, SourceFile};
 use crate::limits::{LimitsConfig, duration, read_limits};
 use crate::names;
-use crate::reader::{Result, TableReader, type_name};
+use crate::reader::{Result, Sp, TableReader, type_name};
 
 /// A parsed runtime config. [`RuntimeConfig::default`] is what Gyre uses
 /// when no file is given.
@@ -45,6 +45,8 @@ pub struct RuntimeConfig {
     pub outbound_mysql_max_connections: Option<usize>,
     /// `[outbound_mqtt] max_payload_size_bytes`.
     pub outbound_mqtt_max_payload_bytes: Option<usize>,
+    /// `[llm_compute]`: where `fermyon:spin/llm` requests go.
+    pub llm_compute: Option<LlmComputeConfig>,
     /// `[limits]`: Gyre's deadlines, memory caps and admission queue.
     pub limits: LimitsConfig,
     /// Tables Gyre accepts but does not use yet.
@@ -142,13 +144,37 @@ impl VariablesProviderConfig {
     }
 }
 
+/// `[llm_compute]`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LlmComputeConfig {
+    /// `type = "remote_http"`: an inferencing server over HTTP.
+    RemoteHttp {
+        /// `url`: the server's base URL.
+        url: String,
+        /// `auth_token`: sent as `authorization: bearer …`.
+        auth_token: String,
+        /// `api_type`: which of Spin's two wire protocols it speaks.
+        api_type: LlmApiType,
+        /// `timeout` (Gyre extension, default 30 s): one request's limit.
+        timeout: Option<std::time::Duration>,
+    },
+    /// `type = "spin"`: models run in-process. Gyre has no local
+    /// inferencing, so calls answer Spin's own "not supported" error.
+    Local,
+}
+
+/// `[llm_compute] api_type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LlmApiType {
+    /// `"default"`: `POST {url}/infer` and `{url}/embed`, camelCase JSON.
+    #[default]
+    Default,
+    /// `"open_ai"`: `POST {url}/v1/chat/completions` and `{url}/v1/embeddings`.
+    OpenAi,
+}
+
 /// Spin's top-level tables Gyre accepts without using them yet.
-const ACCEPTED_UNUSED: &[&str] = &[
-    "llm_compute",
-    "outbound_redis",
-    "outbound_networking",
-    "client_tls",
-];
+const ACCEPTED_UNUSED: &[&str] = &["outbound_redis", "outbound_networking", "client_tls"];
 
 /// Reads and validates the runtime config file at `path`.
 pub fn load_runtime_config(path: &Path) -> std::result::Result<RuntimeConfig, ManifestError> {
@@ -323,6 +349,10 @@ fn read(
         table.finish()?;
     }
 
+    if let Some(table) = top.table("llm_compute")? {
+        config.llm_compute = Some(read_llm_compute(table)?);
+    }
+
     if let Some(table) = top.table("limits")? {
         config.limits = read_limits(table)?;
     }
@@ -361,16 +391,12 @@ fn read_key_value_store(
             path: table.string("path")?.map(|p| base.join(p.into_inner())),
         },
         "redis" => {
-            let url = table.required_string("url")?;
-            if !url.get_ref().starts_with("redis://") && !url.get_ref().starts_with("rediss://") {
-                return Err(table
-                    .error(
-                        url.span(),
-                        "url",
-                        format!("`{}` is not a Redis URL", url.get_ref()),
-                    )
-                    .with_help("write it as `url = \"redis://host:6379\"`"));
-            }
+            let url = required_url(
+                &mut table,
+                &["redis://", "rediss://"],
+                "a Redis URL",
+                "write it as `url = \"redis://host:6379\"`",
+            )?;
             KeyValueStoreConfig::Redis {
                 url: url.into_inner(),
             }
@@ -431,6 +457,73 @@ fn read_sqlite_database(mut table: TableReader<'_, '_>) -> Result<SqliteDatabase
     Ok(database)
 }
 
+/// The table's required `url`, which must start with one of `schemes`.
+fn required_url(
+    table: &mut TableReader<'_, '_>,
+    schemes: &[&str],
+    what: &str,
+    help: &str,
+) -> Result<Sp<String>> {
+    let url = table.required_string("url")?;
+    if !schemes
+        .iter()
+        .any(|scheme| url.get_ref().starts_with(scheme))
+    {
+        return Err(table
+            .error(
+                url.span(),
+                "url",
+                format!("`{}` is not {what}", url.get_ref()),
+            )
+            .with_help(help));
+    }
+    Ok(url)
+}
+
+fn read_llm_compute(mut table: TableReader<'_, '_>) -> Result<LlmComputeConfig> {
+    let kind = table.required_string("type")?;
+    let config = match kind.get_ref().as_str() {
+        "remote_http" => {
+            let url = required_url(
+                &mut table,
+                &["http://", "https://"],
+                "an http(s) URL",
+                "write the inferencing server's address, e.g. `url = \"http://127.0.0.1:8080\"`",
+            )?;
+            let api_type = match table.string("api_type")? {
+                None => LlmApiType::Default,
+                Some(t) => match t.get_ref().as_str() {
+                    "default" => LlmApiType::Default,
+                    "open_ai" => LlmApiType::OpenAi,
+                    other => {
+                        return Err(table
+                            .error(t.span(), "api_type", format!("unknown api_type `{other}`"))
+                            .with_help("use `default` (Spin's /infer and /embed) or `open_ai` (an OpenAI-compatible server)"));
+                    }
+                },
+            };
+            LlmComputeConfig::RemoteHttp {
+                url: url.into_inner().trim_end_matches('/').to_string(),
+                auth_token: table.required_string("auth_token")?.into_inner(),
+                api_type,
+                timeout: duration(&mut table, "timeout")?,
+            }
+        }
+        "spin" => LlmComputeConfig::Local,
+        other => {
+            return Err(table
+                .error(
+                    kind.span(),
+                    "type",
+                    format!("unknown llm_compute type `{other}`"),
+                )
+                .with_help("use `type = \"remote_http\"` with `url` and `auth_token`"));
+        }
+    };
+    table.finish()?;
+    Ok(config)
+}
+
 fn read_provider(mut table: TableReader<'_, '_>) -> Result<VariablesProviderConfig> {
     let kind = table.required_string("type")?;
     let provider = match kind.get_ref().as_str() {
@@ -441,16 +534,12 @@ fn read_provider(mut table: TableReader<'_, '_>) -> Result<VariablesProviderConf
                 .map(|s| PathBuf::from(s.into_inner())),
         },
         "vault" => {
-            let url = table.required_string("url")?;
-            if !url.get_ref().starts_with("http://") && !url.get_ref().starts_with("https://") {
-                return Err(table
-                    .error(
-                        url.span(),
-                        "url",
-                        format!("`{}` is not an http(s) URL", url.get_ref()),
-                    )
-                    .with_help("write the Vault address, e.g. `url = \"http://127.0.0.1:8200\"`"));
-            }
+            let url = required_url(
+                &mut table,
+                &["http://", "https://"],
+                "an http(s) URL",
+                "write the Vault address, e.g. `url = \"http://127.0.0.1:8200\"`",
+            )?;
             VariablesProviderConfig::Vault {
                 url: url.into_inner(),
                 token: table.required_string("token")?.into_inner(),

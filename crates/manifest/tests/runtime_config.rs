@@ -267,7 +267,13 @@ first_byte_timeout = 30
 between_bytes_timeout = "250ms"
 
 [llm_compute]
-type = "spin"
+type = "remote_http"
+url = "http://127.0.0.1:8080/"
+auth_token = "t"
+api_type = "open_ai"
+timeout = "2s"
+
+[client_tls]
 "#;
     let config = parse_runtime_config(
         SourceFile::new("runtime-config.toml", text),
@@ -326,8 +332,17 @@ type = "spin"
         Some(std::time::Duration::from_millis(250))
     );
     assert_eq!(
+        config.llm_compute,
+        Some(gyre_manifest::LlmComputeConfig::RemoteHttp {
+            url: "http://127.0.0.1:8080".into(),
+            auth_token: "t".into(),
+            api_type: gyre_manifest::LlmApiType::OpenAi,
+            timeout: Some(std::time::Duration::from_secs(2)),
+        })
+    );
+    assert_eq!(
         config.warnings,
-        ["runtime config `llm_compute` is accepted but not used by Gyre yet"]
+        ["runtime config `client_tls` is accepted but not used by Gyre yet"]
     );
 }
 

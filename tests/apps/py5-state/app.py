@@ -20,6 +20,9 @@ Routes:
   /var/<name>                  -> the value
   /var-all                     (wasi) -> JSON of every variable
   /redis?addr=A&prefix=P       every outbound Redis operation in order -> JSON of results
+  /llm/infer?model=M[&max_tokens=N]  body is the prompt -> JSON {text, usage}
+                               (no max_tokens: the host's defaults, params = none)
+  /llm/embed?model=M           body is a JSON list of texts -> JSON {embeddings, usage}
 Interface errors answer 409 with the error's variant name (and payload).
 """
 
@@ -29,6 +32,7 @@ from urllib.parse import parse_qs
 from spin_sdk import http, key_value, sqlite, variables
 from spin_sdk.http import Request, Response
 from spin_sdk import redis
+from spin_sdk.wit.imports import fermyon_spin_llm_2_0_0 as llm2
 from spin_sdk.wit.imports import fermyon_spin_key_value_2_0_0 as kv2
 from spin_sdk.wit.imports import fermyon_spin_redis_2_0_0 as redis2
 from spin_sdk.wit.imports import spin_redis_redis_3_0_0 as redis3
@@ -268,6 +272,21 @@ async def var_route(name, query):
     return text(400, "unknown variables api " + api)
 
 
+def llm_route(op, query, body):
+    model = query.get("model", "")
+    if op == "infer":
+        params = None
+        if "max_tokens" in query:
+            params = llm2.InferencingParams(int(query["max_tokens"]), 1.5, 32, 0.25, 7, 0.5)
+        result = llm2.infer(model, body.decode(), params)
+        usage = {"prompt": result.usage.prompt_token_count, "generated": result.usage.generated_token_count}
+        return text(200, json.dumps({"text": result.text, "usage": usage}))
+    if op == "embed":
+        result = llm2.generate_embeddings(model, json.loads(body))
+        return text(200, json.dumps({"embeddings": result.embeddings, "usage": result.usage.prompt_token_count}))
+    return text(400, "unknown llm operation " + op)
+
+
 class HttpHandler(http.Handler):
     async def handle_request(self, request: Request) -> Response:
         path, _, qs = request.uri.partition("?")
@@ -278,7 +297,7 @@ class HttpHandler(http.Handler):
         parts = path.strip("/").split("/")
         # The component may be mounted under a prefix (`/noaccess/...`).
         for index, part in enumerate(parts):
-            if part in ("kv", "sql", "var", "var-all", "redis", "fetch", "hello"):
+            if part in ("kv", "sql", "var", "var-all", "redis", "fetch", "hello", "llm"):
                 parts = parts[index:]
                 break
         try:
@@ -297,6 +316,8 @@ class HttpHandler(http.Handler):
                 return await var_route(parts[1], query)
             if parts[0] == "redis":
                 return await redis_route(query)
+            if parts[0] == "llm" and len(parts) == 2:
+                return llm_route(parts[1], query, body)
             if parts[0] == "var-all":
                 return text(200, json.dumps(sorted(wasi_config.get_all())))
         except Exception as e:

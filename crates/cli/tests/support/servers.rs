@@ -266,6 +266,86 @@ impl Drop for OpenBao {
     }
 }
 
+/// One HTTP/1.1 request as a test server reads it.
+pub struct HttpRequest {
+    pub method: String,
+    pub path: String,
+    /// Names in lowercase.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl HttpRequest {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Reads one request (Content-Length or chunked body); `None` at the end of
+/// the connection or on a malformed request.
+pub fn read_request(reader: &mut impl std::io::BufRead) -> Option<HttpRequest> {
+    let mut request_line = String::new();
+    if reader.read_line(&mut request_line).ok()? == 0 {
+        return None;
+    }
+    let mut headers = Vec::new();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).ok()? == 0 {
+            return None;
+        }
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        if let Some((name, value)) = line.split_once(':') {
+            headers.push((name.trim().to_ascii_lowercase(), value.trim().to_string()));
+        }
+    }
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let chunked =
+        header("transfer-encoding").is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
+    let mut body = Vec::new();
+    if chunked {
+        loop {
+            let mut size = String::new();
+            if reader.read_line(&mut size).ok()? == 0 {
+                return None;
+            }
+            let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+            let mut chunk = vec![0u8; n + 2];
+            reader.read_exact(&mut chunk).ok()?;
+            body.extend_from_slice(&chunk[..n]);
+            if n == 0 {
+                break;
+            }
+        }
+    } else {
+        body.resize(
+            header("content-length")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0),
+            0,
+        );
+        reader.read_exact(&mut body).ok()?;
+    }
+    let mut words = request_line.split_whitespace();
+    Some(HttpRequest {
+        method: words.next().unwrap_or_default().to_string(),
+        path: words.next().unwrap_or_default().to_string(),
+        headers,
+        body,
+    })
+}
+
 /// A plain HTTP/1.1 server on loopback that answers every request with
 /// `upstream saw METHOD PATH BODY-LENGTH` (and the Host it was sent),
 /// one thread per connection. Stops accepting when dropped.
@@ -279,7 +359,7 @@ pub struct Upstream {
 
 impl Upstream {
     pub fn start() -> Upstream {
-        use std::io::{BufRead, BufReader, Read, Write};
+        use std::io::{BufReader, Write};
         use std::sync::atomic::{AtomicBool, Ordering};
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind upstream");
         let port = listener.local_addr().expect("addr").port();
@@ -320,60 +400,11 @@ impl Upstream {
                     let mut reader = BufReader::new(stream.try_clone().expect("clone"));
                     let mut stream = stream;
                     loop {
-                        let mut request_line = String::new();
-                        if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
+                        let Some(request) = read_request(&mut reader) else {
                             return;
-                        }
-                        let mut length = 0usize;
-                        let mut chunked = false;
-                        let mut host = String::new();
-                        loop {
-                            let mut line = String::new();
-                            if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                                return;
-                            }
-                            let line = line.trim_end();
-                            if line.is_empty() {
-                                break;
-                            }
-                            let lower = line.to_ascii_lowercase();
-                            if let Some(v) = lower.strip_prefix("content-length:") {
-                                length = v.trim().parse().unwrap_or(0);
-                            }
-                            if lower.starts_with("transfer-encoding:") && lower.contains("chunked")
-                            {
-                                chunked = true;
-                            }
-                            if let Some(v) = lower.strip_prefix("host:") {
-                                host = v.trim().to_string();
-                            }
-                        }
-                        let mut body = Vec::new();
-                        if chunked {
-                            loop {
-                                let mut size = String::new();
-                                if reader.read_line(&mut size).unwrap_or(0) == 0 {
-                                    return;
-                                }
-                                let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-                                let mut chunk = vec![0u8; n + 2];
-                                if reader.read_exact(&mut chunk).is_err() {
-                                    return;
-                                }
-                                body.extend_from_slice(&chunk[..n]);
-                                if n == 0 {
-                                    break;
-                                }
-                            }
-                        } else {
-                            body.resize(length, 0);
-                            if reader.read_exact(&mut body).is_err() {
-                                return;
-                            }
-                        }
-                        let mut words = request_line.split_whitespace();
-                        let method = words.next().unwrap_or("");
-                        let path = words.next().unwrap_or("");
+                        };
+                        let (method, path, body) = (&request.method, &request.path, &request.body);
+                        let host = request.header("host").unwrap_or_default();
                         if path.starts_with("/slow") {
                             // Answers after three seconds: timeouts fire first.
                             std::thread::sleep(Duration::from_secs(3));
@@ -413,6 +444,121 @@ impl Drop for Upstream {
     fn drop(&mut self) {
         self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
     }
+}
+
+/// An inferencing server on loopback speaking both of Spin's LLM protocols:
+/// Spin's own (`POST /infer`, `/embed`, camelCase JSON) and OpenAI's
+/// (`POST /v1/chat/completions`, `/v1/embeddings`). Requests must carry
+/// `authorization: Bearer <token>`. It answers deterministically from the
+/// request (the text echoed back, an embedding of each text's length) and
+/// records every request for the test to check the wire format. Model
+/// `slow` answers after 3 s; model `huge` answers 17 MiB.
+pub struct LlmServer {
+    pub url: String,
+    requests: std::sync::Arc<std::sync::Mutex<Vec<LlmRequest>>>,
+}
+
+/// A request the LLM server got: (path, authorization header, JSON body).
+pub type LlmRequest = (String, Option<String>, serde_json::Value);
+
+impl LlmServer {
+    pub fn start(token: &str) -> LlmServer {
+        use std::io::{BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let recorded = requests.clone();
+        let expected_auth = format!("Bearer {token}");
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { return };
+                let recorded = recorded.clone();
+                let expected_auth = expected_auth.clone();
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+                    let mut stream = stream;
+                    while let Some(request) = read_request(&mut reader) {
+                        let body: serde_json::Value =
+                            serde_json::from_slice(&request.body).unwrap_or_default();
+                        let auth = request.header("authorization").map(str::to_string);
+                        recorded.lock().expect("lock").push((
+                            request.path.clone(),
+                            auth.clone(),
+                            body.clone(),
+                        ));
+                        let (status, answer) = if auth.as_deref() != Some(expected_auth.as_str()) {
+                            (401, serde_json::json!({"error": "bad token"}).to_string())
+                        } else {
+                            llm_answer(&request.path, &body)
+                        };
+                        let head = format!(
+                            "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+                            answer.len()
+                        );
+                        if stream.write_all(head.as_bytes()).is_err()
+                            || stream.write_all(answer.as_bytes()).is_err()
+                        {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        LlmServer { url, requests }
+    }
+
+    /// Every request so far: (path, authorization header, JSON body).
+    pub fn requests(&self) -> Vec<LlmRequest> {
+        self.requests.lock().expect("lock").clone()
+    }
+}
+
+fn llm_answer(path: &str, body: &serde_json::Value) -> (u16, String) {
+    use serde_json::json;
+    let model = body["model"].as_str().unwrap_or_default();
+    if model == "slow" {
+        std::thread::sleep(Duration::from_secs(3));
+    }
+    if model == "huge" {
+        return (200, format!("{{\"text\": \"{}\"}}", "x".repeat(17 << 20)));
+    }
+    let texts: Vec<&str> = body["input"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|t| t.as_str()).collect())
+        .unwrap_or_default();
+    let embedding = |t: &str| json!([t.len() as f32, 0.5]);
+    let answer = match path {
+        "/infer" => {
+            let prompt = body["prompt"].as_str().unwrap_or_default();
+            json!({
+                "text": format!("{model} says: {prompt}"),
+                "usage": {"promptTokenCount": prompt.split_whitespace().count(), "generatedTokenCount": 3}
+            })
+        }
+        "/embed" => json!({
+            "embeddings": texts.iter().map(|t| embedding(t)).collect::<Vec<_>>(),
+            "usage": {"promptTokenCount": texts.len()}
+        }),
+        "/v1/chat/completions" => {
+            let prompt = body["messages"][0]["content"].as_str().unwrap_or_default();
+            json!({
+                "id": "chatcmpl-1", "object": "chat.completion", "created": 0, "model": model,
+                "choices": [{"index": 0, "finish_reason": "stop",
+                             "message": {"role": "assistant", "content": format!("{model} chats: {prompt}")}}],
+                "usage": {"prompt_tokens": prompt.split_whitespace().count(), "completion_tokens": 4, "total_tokens": 0}
+            })
+        }
+        // Listed last-first: the client must order them by `index`.
+        "/v1/embeddings" => json!({
+            "object": "list", "model": model,
+            "data": texts.iter().enumerate().rev()
+                .map(|(i, t)| json!({"object": "embedding", "index": i, "embedding": embedding(t)}))
+                .collect::<Vec<_>>(),
+            "usage": {"prompt_tokens": texts.len(), "total_tokens": texts.len()}
+        }),
+        _ => return (404, json!({"error": "no such endpoint"}).to_string()),
+    };
+    (200, answer.to_string())
 }
 
 /// Whether the tests run as root (CI machines do): PostgreSQL refuses to,
