@@ -141,3 +141,14 @@ fn main() -> ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// Clap checks a command's flags (unique names, short options, conflicts)
+    /// only when that command is parsed; this checks every subcommand at once.
+    #[test]
+    fn every_command_line_definition_is_consistent() {
+        use clap::CommandFactory as _;
+        super::Cli::command().debug_assert();
+    }
+}

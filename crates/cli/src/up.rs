@@ -969,6 +969,7 @@ async fn configure_capabilities(
                 usize::try_from(n).unwrap_or(usize::MAX)
             })
             .into(),
+        runtime_config.block_networks.clone(),
     );
     variables.register(&mut capabilities);
     outbound_http.register(&mut capabilities);

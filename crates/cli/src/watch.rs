@@ -25,7 +25,9 @@ Examples:
   gyre watch --listen 127.0.0.1:0 -e MODE=dev
   gyre watch --skip-build -d 500          reload on changed sources only; wait 500 ms for quiet";
 
+/// `-c` is `--clear` here, as in `spin watch`; `--component-id` keeps its long form.
 #[derive(Args, Debug)]
+#[command(mut_arg("component_ids", |arg| arg.short(None)))]
 pub(crate) struct WatchArgs {
     /// Milliseconds of quiet to wait for after a change before acting.
     #[arg(short = 'd', long, default_value_t = 100, value_name = "MS")]

@@ -36,6 +36,10 @@ pub trait Capability: Send + Sync {
 pub trait PrepareInstance: Send + Sync {
     /// Adds this capability's per-instance state to a new store.
     fn prepare(&self, extensions: &mut Extensions);
+
+    /// Adds to the instance's WASI context (socket permissions), before it
+    /// is built. Most capabilities have nothing to add.
+    fn prepare_wasi(&self, _wasi: &mut wasmtime_wasi::WasiCtxBuilder) {}
 }
 
 /// Per-instance state of a capability whose grant is one shared value per

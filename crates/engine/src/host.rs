@@ -157,6 +157,7 @@ impl InstanceConfig {
         customize(&mut builder);
         let mut extensions = Extensions::default();
         for capability in &self.capabilities {
+            capability.prepare_wasi(&mut builder);
             capability.prepare(&mut extensions);
         }
         let state = HostState {

@@ -45,6 +45,9 @@ pub struct RuntimeConfig {
     pub outbound_mysql_max_connections: Option<usize>,
     /// `[outbound_mqtt] max_payload_size_bytes`.
     pub outbound_mqtt_max_payload_bytes: Option<usize>,
+    /// `[outbound_networking] block_networks`: addresses no component may
+    /// connect to (outbound HTTP and sockets), whatever it is allowed.
+    pub block_networks: gyre_outbound_networking::BlockedNetworks,
     /// `[llm_compute]`: where `fermyon:spin/llm` requests go.
     pub llm_compute: Option<LlmComputeConfig>,
     /// `[limits]`: Gyre's deadlines, memory caps and admission queue.
@@ -174,7 +177,7 @@ pub enum LlmApiType {
 }
 
 /// Spin's top-level tables Gyre accepts without using them yet.
-const ACCEPTED_UNUSED: &[&str] = &["outbound_redis", "outbound_networking", "client_tls"];
+const ACCEPTED_UNUSED: &[&str] = &["outbound_redis", "client_tls"];
 
 /// Reads and validates the runtime config file at `path`.
 pub fn load_runtime_config(path: &Path) -> std::result::Result<RuntimeConfig, ManifestError> {
@@ -346,6 +349,30 @@ fn read(
             count(&mut table, "max_connections")?;
         }
         config.outbound_mqtt_max_payload_bytes = count(&mut table, "max_payload_size_bytes")?;
+        table.finish()?;
+    }
+
+    if let Some(mut table) = top.table("outbound_networking")? {
+        let entries = table.string_list("block_networks")?;
+        for entry in &entries {
+            gyre_outbound_networking::BlockedNetworks::parse(&[entry.get_ref()]).map_err(
+                |message| {
+                    table
+                        .error(entry.span(), "block_networks", message)
+                        .with_help("write e.g. `block_networks = [\"10.0.0.0/8\", \"private\"]`")
+                },
+            )?;
+        }
+        let entries: Vec<&str> = entries.iter().map(|e| e.get_ref().as_str()).collect();
+        config.block_networks = gyre_outbound_networking::BlockedNetworks::parse(&entries)
+            .map_err(|message| src.error(None, "outbound_networking.block_networks", message))?;
+        for key in ["max_socket_connections", "max_total_connections"] {
+            if count(&mut table, key)?.is_some() {
+                config.warnings.push(format!(
+                    "runtime config `outbound_networking.{key}` is accepted but not enforced by Gyre"
+                ));
+            }
+        }
         table.finish()?;
     }
 

@@ -141,6 +141,21 @@ const INVALID: &[(&str, &str, &str, &[&str])] = &[
         &["must be longer than zero"],
     ),
     (
+        "block_networks: not a network",
+        "[outbound_networking]\nblock_networks = [\"10.0.0.0/8\", \"intranet\"]\n",
+        "2:33",
+        &[
+            "`outbound_networking.block_networks`: \"intranet\" is not an IP address",
+            "`private`",
+        ],
+    ),
+    (
+        "block_networks: bad prefix",
+        "[outbound_networking]\nblock_networks = [\"10.0.0.0/40\"]\n",
+        "2:19",
+        &["\"10.0.0.0/40\" is not an IP address, a CIDR range"],
+    ),
+    (
         "unknown outbound_http field",
         "[outbound_http]\ntimeout = \"1s\"\n",
         "2:1",
@@ -273,6 +288,10 @@ auth_token = "t"
 api_type = "open_ai"
 timeout = "2s"
 
+[outbound_networking]
+block_networks = ["private", "1.1.1.1/32"]
+max_socket_connections = 8
+
 [client_tls]
 "#;
     let config = parse_runtime_config(
@@ -341,8 +360,16 @@ timeout = "2s"
         })
     );
     assert_eq!(
+        config.block_networks,
+        gyre_outbound_networking::BlockedNetworks::parse(&["private", "1.1.1.1/32"])
+            .expect("entries")
+    );
+    assert_eq!(
         config.warnings,
-        ["runtime config `client_tls` is accepted but not used by Gyre yet"]
+        [
+            "runtime config `outbound_networking.max_socket_connections` is accepted but not enforced by Gyre",
+            "runtime config `client_tls` is accepted but not used by Gyre yet"
+        ]
     );
 }
 

@@ -10,10 +10,13 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
+use gyre_outbound_networking::BlockedNetworks;
 use http_body_util::BodyExt as _;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+
+use crate::resolver::{FilteringResolver, is_prohibited};
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody};
 
 /// Timeouts that apply when the guest sets none (Spin's: 600 s each).
@@ -41,7 +44,7 @@ impl Default for Timeouts {
 
 /// The application's outbound HTTP client.
 pub struct OutboundClient {
-    client: Client<hyper_rustls::HttpsConnector<HttpConnector>, SharedBody>,
+    client: Client<hyper_rustls::HttpsConnector<HttpConnector<FilteringResolver>>, SharedBody>,
     timeouts: Timeouts,
     /// Requests in flight (until their response body is dropped), if bounded.
     in_flight: Option<Arc<tokio::sync::Semaphore>>,
@@ -49,9 +52,14 @@ pub struct OutboundClient {
 
 impl OutboundClient {
     /// A client with a connection pool and the given default timeouts; at
-    /// most `max_in_flight` requests at once when set (0 allows none).
-    pub fn new(timeouts: Timeouts, max_in_flight: Option<usize>) -> Self {
-        let mut http = HttpConnector::new();
+    /// most `max_in_flight` requests at once when set (0 allows none); no
+    /// connection to an address in `blocked`.
+    pub fn new(
+        timeouts: Timeouts,
+        max_in_flight: Option<usize>,
+        blocked: Arc<BlockedNetworks>,
+    ) -> Self {
+        let mut http = HttpConnector::new_with_resolver(FilteringResolver::new(blocked));
         http.enforce_http(false);
         http.set_connect_timeout(Some(timeouts.connect));
         http.set_nodelay(true);
@@ -141,6 +149,9 @@ impl OutboundClient {
 }
 
 fn client_error(e: hyper_util::client::legacy::Error) -> HttpError {
+    if e.is_connect() && is_prohibited(&e) {
+        return HttpError::DestinationIpProhibited;
+    }
     if e.is_connect() {
         let message = format!("{e:?}");
         if message.contains("ConnectionRefused") {

@@ -22,6 +22,8 @@
 //! through the same hooks.
 
 mod client;
+mod resolver;
+mod sockets;
 mod spin_http;
 
 use std::collections::HashMap;
@@ -32,7 +34,7 @@ use std::sync::{Arc, OnceLock};
 use anyhow::Result;
 use gyre_engine::{AppCapabilities, Extensions, HttpHooks, PrepareInstance};
 use gyre_manifest::Manifest;
-use gyre_outbound_networking::{AllowedHosts, Destination, Host};
+use gyre_outbound_networking::{AllowedHosts, BlockedNetworks, Destination, Host};
 use gyre_variables::Resolver;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
 
@@ -76,6 +78,10 @@ impl LocalServices {
 struct ComponentOutbound {
     id: String,
     allowed: Arc<AllowedHosts>,
+    /// `[outbound_networking] block_networks`, the same for every component.
+    blocked: Arc<BlockedNetworks>,
+    /// Whether any entry can allow a `tcp` or `udp` socket (decided at load).
+    sockets: bool,
     local: Arc<LocalServices>,
     client: Arc<OutboundClient>,
 }
@@ -127,13 +133,21 @@ impl AppOutboundHttp {
     /// sharing one pooled client. `max_connections` (the runtime config's
     /// `[outbound_http] max_connections`) bounds the requests in flight
     /// across the app; more wait for a slot within their first-byte timeout.
+    /// Nothing connects to an address in `blocked`
+    /// (`[outbound_networking] block_networks`), whatever is allowed.
     pub fn new(
         allow_lists: &HashMap<String, Arc<AllowedHosts>>,
         timeouts: Timeouts,
         max_connections: Option<usize>,
+        blocked: BlockedNetworks,
     ) -> Self {
         let local = Arc::new(LocalServices::default());
-        let client = Arc::new(OutboundClient::new(timeouts, max_connections));
+        let blocked = Arc::new(blocked);
+        let client = Arc::new(OutboundClient::new(
+            timeouts,
+            max_connections,
+            blocked.clone(),
+        ));
         let components = allow_lists
             .iter()
             .map(|(id, allowed)| {
@@ -142,6 +156,8 @@ impl AppOutboundHttp {
                     Arc::new(ComponentOutbound {
                         id: id.clone(),
                         allowed: allowed.clone(),
+                        blocked: blocked.clone(),
+                        sockets: sockets::may_allow_sockets(allowed),
                         local: local.clone(),
                         client: client.clone(),
                     }),
@@ -171,6 +187,12 @@ impl PrepareInstance for PrepareHooks {
         extensions.insert(HttpHooks(Box::new(Hooks(self.0.clone()))));
         extensions.insert(spin_http::SpinHttpState(Some(self.0.clone())));
     }
+
+    fn prepare_wasi(&self, wasi: &mut wasmtime_wasi::WasiCtxBuilder) {
+        if self.0.sockets {
+            sockets::allow(wasi, &self.0.id, &self.0.allowed, &self.0.blocked);
+        }
+    }
 }
 
 struct Hooks(Arc<ComponentOutbound>);
@@ -197,9 +219,17 @@ fn denied(
         component,
         "Outbound network destination not allowed: {scheme}://{authority} (add it to the component's `allowed_outbound_hosts`)"
     );
+    refused(request, HttpError::HttpRequestDenied)
+}
+
+/// Reads the request body to its end, then fails with `error`.
+fn refused(
+    request: http::Request<WasiBody>,
+    error: HttpError,
+) -> Box<dyn Future<Output = SendResult> + Send> {
     Box::new(async move {
         client::drain(request.into_body()).await;
-        Err(HttpError::HttpRequestDenied)
+        Err(error)
     })
 }
 
@@ -258,6 +288,13 @@ impl WasiHttpHooks for Hooks {
                     Err(_) => return Box::new(async { Err(HttpError::HttpRequestUriInvalid) }),
                 }
                 send(component.client.clone(), request, options)
+            }
+            Host::Ip(ip) if component.blocked.blocks(ip) => {
+                tracing::warn!(
+                    component = %component.id,
+                    "outbound HTTP to {authority} refused: the address is in `block_networks`"
+                );
+                refused(request, HttpError::DestinationIpProhibited)
             }
             Host::Ip(_) | Host::Domain(_) => send(component.client.clone(), request, options),
         }

@@ -8,9 +8,13 @@
 //! the decision is a pure function of the list and the destination, so it is
 //! tested as a table and fuzzed.
 
+mod blocked;
+
 use std::net::IpAddr;
 
 use ipnet::IpNet;
+
+pub use blocked::BlockedNetworks;
 
 /// An entry that is not valid, with what would be.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

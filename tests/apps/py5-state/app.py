@@ -23,10 +23,17 @@ Routes:
   /llm/infer?model=M[&max_tokens=N]  body is the prompt -> JSON {text, usage}
                                (no max_tokens: the host's defaults, params = none)
   /llm/embed?model=M           body is a JSON list of texts -> JSON {embeddings, usage}
+  /tcp?addr=IP:PORT[&api=p2]   connect, send the body, shut down sending, answer what the peer
+                               sent back (wasi:sockets types 0.3 — the rc for SDK 4 — or 0.2.6 tcp)
+  /udp?addr=IP:PORT            send the body as one datagram, answer the one that comes back
+  /listen?addr=IP:PORT         bind there and listen -> 200 "listening" (Gyre denies it)
+Socket errors answer 409 with the error code in WIT's spelling (`access-denied`).
 Interface errors answer 409 with the error's variant name (and payload).
 """
 
 import json
+import re
+from enum import Enum
 from urllib.parse import parse_qs
 
 from spin_sdk import http, key_value, sqlite, variables
@@ -43,6 +50,18 @@ from spin_sdk.wit.imports import wasi_config_store_0_2_0_draft_2024_09_27 as was
 from spin_sdk.wit.imports import wasi_keyvalue_atomics_0_2_0_draft2 as wasi_atomics
 from spin_sdk.wit.imports import wasi_keyvalue_batch_0_2_0_draft2 as wasi_batch
 from spin_sdk.wit.imports import wasi_keyvalue_store_0_2_0_draft2 as wasi_kv
+from spin_sdk.wit.imports import wasi_sockets_instance_network_0_2_6 as p2_network
+from spin_sdk.wit.imports import wasi_sockets_network_0_2_6 as p2_net
+from spin_sdk.wit.imports import wasi_sockets_tcp_0_2_6 as p2_tcp
+from spin_sdk.wit.imports import wasi_sockets_tcp_create_socket_0_2_6 as p2_tcp_create
+from spin_sdk.wit.imports import wasi_io_streams_0_2_6 as p2_streams
+from spin_sdk import wit
+from componentize_py_types import Err
+
+try:  # SDK 5: WASI 0.3.0
+    from spin_sdk.wit.imports import wasi_sockets_types_0_3_0 as sockets
+except ImportError:  # SDK 4: the 0.3.0-rc-2026-03-15 release candidate
+    from spin_sdk.wit.imports import wasi_sockets_types_0_3_0_rc_2026_03_15 as sockets
 
 
 def error_name(e):
@@ -287,6 +306,88 @@ def llm_route(op, query, body):
     return text(400, "unknown llm operation " + op)
 
 
+def socket_error(e):
+    """A socket error code in WIT's spelling, whichever binding raised it."""
+    value = getattr(e, "value", None)
+    if isinstance(value, Enum):  # 0.2.6: an enum
+        return value.name.lower().replace("_", "-")
+    if value is not None:  # 0.3: a variant case class, `ErrorCode_AccessDenied`
+        name = type(value).__name__.split("_", 1)[-1]
+        return re.sub(r"(?<!^)(?=[A-Z])", "-", name).lower()
+    return type(e).__name__ + ": " + str(e)
+
+
+def ipv4(addr, module):
+    host, _, port = addr.rpartition(":")
+    octets = tuple(int(x) for x in host.split("."))
+    return module.IpSocketAddress_Ipv4(module.Ipv4SocketAddress(int(port), octets))
+
+
+async def read_stream(reader):
+    data = bytearray()
+    with reader:
+        while not reader.writer_dropped:
+            data += await reader.read(16 * 1024)
+    return bytes(data)
+
+
+async def tcp_route(query, body):
+    if query.get("api") == "p2":
+        return tcp_p2(query["addr"], body)
+    with sockets.TcpSocket.create(sockets.IpAddressFamily.IPV4) as sock:
+        await sock.connect(ipv4(query["addr"], sockets))
+        tx, rx = wit.byte_stream()
+        sent = sock.send(rx)
+        with tx:
+            await tx.write_all(body)
+        with sent:
+            await sent.read()
+        received, _done = sock.receive()
+        return text(200, await read_stream(received))
+
+
+def tcp_p2(addr, body):
+    network = p2_network.instance_network()
+    with p2_tcp_create.create_tcp_socket(p2_net.IpAddressFamily.IPV4) as sock:
+        sock.start_connect(network, ipv4(addr, p2_net))
+        while True:
+            sock.subscribe().block()
+            try:
+                input, output = sock.finish_connect()
+                break
+            except Err as e:
+                if socket_error(e) != "would-block":
+                    raise
+        with output:
+            for start in range(0, len(body), 4096):
+                output.blocking_write_and_flush(body[start:start + 4096])
+        sock.shutdown(p2_tcp.ShutdownType.SEND)
+        data = bytearray()
+        with input:
+            while True:
+                try:
+                    data += input.blocking_read(16 * 1024)
+                except Err as e:
+                    if isinstance(e.value, p2_streams.StreamError_Closed):
+                        break
+                    raise
+        return text(200, bytes(data))
+
+
+async def udp_route(query, body):
+    with sockets.UdpSocket.create(sockets.IpAddressFamily.IPV4) as sock:
+        await sock.send(body, ipv4(query["addr"], sockets))
+        data, _source = await sock.receive()
+        return text(200, data)
+
+
+def listen_route(query):
+    with sockets.TcpSocket.create(sockets.IpAddressFamily.IPV4) as sock:
+        sock.bind(ipv4(query["addr"], sockets))
+        sock.listen()
+        return text(200, "listening")
+
+
 class HttpHandler(http.Handler):
     async def handle_request(self, request: Request) -> Response:
         path, _, qs = request.uri.partition("?")
@@ -297,7 +398,7 @@ class HttpHandler(http.Handler):
         parts = path.strip("/").split("/")
         # The component may be mounted under a prefix (`/noaccess/...`).
         for index, part in enumerate(parts):
-            if part in ("kv", "sql", "var", "var-all", "redis", "fetch", "hello", "llm"):
+            if part in ("kv", "sql", "var", "var-all", "redis", "fetch", "hello", "llm", "tcp", "udp", "listen"):
                 parts = parts[index:]
                 break
         try:
@@ -318,6 +419,15 @@ class HttpHandler(http.Handler):
                 return await redis_route(query)
             if parts[0] == "llm" and len(parts) == 2:
                 return llm_route(parts[1], query, body)
+            if parts[0] in ("tcp", "udp", "listen"):
+                try:
+                    if parts[0] == "tcp":
+                        return await tcp_route(query, body)
+                    if parts[0] == "udp":
+                        return await udp_route(query, body)
+                    return listen_route(query)
+                except Err as e:
+                    return text(409, socket_error(e))
             if parts[0] == "var-all":
                 return text(200, json.dumps(sorted(wasi_config.get_all())))
         except Exception as e:
