@@ -353,19 +353,16 @@ fn read(
     }
 
     if let Some(mut table) = top.table("outbound_networking")? {
-        let entries = table.string_list("block_networks")?;
-        for entry in &entries {
-            gyre_outbound_networking::BlockedNetworks::parse(&[entry.get_ref()]).map_err(
-                |message| {
+        for entry in table.string_list("block_networks")? {
+            config
+                .block_networks
+                .add(entry.get_ref())
+                .map_err(|message| {
                     table
                         .error(entry.span(), "block_networks", message)
                         .with_help("write e.g. `block_networks = [\"10.0.0.0/8\", \"private\"]`")
-                },
-            )?;
+                })?;
         }
-        let entries: Vec<&str> = entries.iter().map(|e| e.get_ref().as_str()).collect();
-        config.block_networks = gyre_outbound_networking::BlockedNetworks::parse(&entries)
-            .map_err(|message| src.error(None, "outbound_networking.block_networks", message))?;
         for key in ["max_socket_connections", "max_total_connections"] {
             if count(&mut table, key)?.is_some() {
                 config.warnings.push(format!(

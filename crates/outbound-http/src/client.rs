@@ -15,9 +15,9 @@ use http_body_util::BodyExt as _;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody};
 
 use crate::resolver::{FilteringResolver, is_prohibited};
-use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody};
 
 /// Timeouts that apply when the guest sets none (Spin's: 600 s each).
 #[derive(Debug, Clone, Copy)]

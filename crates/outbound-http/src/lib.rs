@@ -80,8 +80,8 @@ struct ComponentOutbound {
     allowed: Arc<AllowedHosts>,
     /// `[outbound_networking] block_networks`, the same for every component.
     blocked: Arc<BlockedNetworks>,
-    /// Whether any entry can allow a `tcp` or `udp` socket (decided at load).
-    sockets: bool,
+    /// The `wasi:sockets` rules, if any entry can allow a socket.
+    sockets: Option<Arc<sockets::SocketRules>>,
     local: Arc<LocalServices>,
     client: Arc<OutboundClient>,
 }
@@ -157,7 +157,7 @@ impl AppOutboundHttp {
                         id: id.clone(),
                         allowed: allowed.clone(),
                         blocked: blocked.clone(),
-                        sockets: sockets::may_allow_sockets(allowed),
+                        sockets: sockets::SocketRules::for_component(id, allowed, &blocked),
                         local: local.clone(),
                         client: client.clone(),
                     }),
@@ -189,8 +189,8 @@ impl PrepareInstance for PrepareHooks {
     }
 
     fn prepare_wasi(&self, wasi: &mut wasmtime_wasi::WasiCtxBuilder) {
-        if self.0.sockets {
-            sockets::allow(wasi, &self.0.id, &self.0.allowed, &self.0.blocked);
+        if let Some(rules) = &self.0.sockets {
+            rules.install(wasi);
         }
     }
 }

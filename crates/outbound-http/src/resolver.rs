@@ -53,13 +53,10 @@ impl tower_service::Service<Name> for FilteringResolver {
         let lookup = self.system.call(name);
         let blocked = self.blocked.clone();
         Box::pin(async move {
-            let addrs: Vec<SocketAddr> = lookup.await?.collect();
-            let found = addrs.len();
-            let allowed: Vec<SocketAddr> = addrs
-                .into_iter()
-                .filter(|addr| !blocked.blocks(addr.ip()))
-                .collect();
-            if found > 0 && allowed.is_empty() {
+            let mut addrs: Vec<SocketAddr> = lookup.await?.collect();
+            let found = !addrs.is_empty();
+            addrs.retain(|addr| !blocked.blocks(addr.ip()));
+            if found && addrs.is_empty() {
                 tracing::warn!(
                     "outbound HTTP to `{host}` refused: its addresses are all in `block_networks`"
                 );
@@ -68,7 +65,7 @@ impl tower_service::Service<Name> for FilteringResolver {
                     Prohibited(host),
                 ));
             }
-            Ok(allowed.into_iter())
+            Ok(addrs.into_iter())
         })
     }
 }

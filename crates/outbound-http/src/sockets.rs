@@ -5,8 +5,9 @@
 //! an explicit bind, `listen` and `accept` are denied — only the implicit
 //! bind to a wildcard address and port 0 that every connect makes passes.
 //! `[outbound_networking] block_networks` is checked after the allow-list,
-//! on the address itself. A denial is the interface's `access-denied`. A component that lists no
-//! `tcp`, `udp` or `*` entry gets no sockets at all (Wasmtime's default).
+//! on the address itself. A denial is the interface's `access-denied`. A
+//! component that lists no `tcp`, `udp` or `*` entry gets no sockets at all
+//! (Wasmtime's default).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -15,33 +16,54 @@ use gyre_outbound_networking::{AllowedHosts, BlockedNetworks, Destination, Host,
 use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi::sockets::SocketAddrUse;
 
-/// Gives an instance's WASI context TCP, UDP and name lookup, each address
-/// checked against `allowed`.
-pub(crate) fn allow(
-    wasi: &mut WasiCtxBuilder,
-    component: &str,
-    allowed: &Arc<AllowedHosts>,
-    blocked: &Arc<BlockedNetworks>,
-) {
-    let allowed = allowed.clone();
-    let blocked = blocked.clone();
-    let component: Arc<str> = component.into();
-    wasi.allow_tcp(true)
-        .allow_udp(true)
-        .allow_ip_name_lookup(true)
-        .socket_addr_check(move |addr, use_| {
-            let verdict = check(&allowed, &blocked, addr, use_);
-            match verdict {
-                Err(Denial::NotAllowed(scheme)) => tracing::warn!(
-                    "component `{component}`: Outbound network destination not allowed: {scheme}://{addr}"
-                ),
-                Err(Denial::Blocked) => tracing::warn!(
-                    "component `{component}`: connection to {addr} refused: the address is in `block_networks`"
-                ),
-                Err(Denial::Local) | Ok(()) => {}
-            }
-            Box::pin(std::future::ready(verdict.is_ok()))
-        });
+/// One component's socket rules, built once at load and shared by every
+/// instance's WASI context.
+pub(crate) struct SocketRules {
+    component: String,
+    allowed: Arc<AllowedHosts>,
+    blocked: Arc<BlockedNetworks>,
+}
+
+impl SocketRules {
+    /// The rules for a component, or `None` when no entry of `allowed` can
+    /// let a socket through: such an instance gets no sockets at all and
+    /// nothing is checked per store.
+    pub(crate) fn for_component(
+        component: &str,
+        allowed: &Arc<AllowedHosts>,
+        blocked: &Arc<BlockedNetworks>,
+    ) -> Option<Arc<SocketRules>> {
+        may_allow_sockets(allowed).then(|| {
+            Arc::new(SocketRules {
+                component: component.to_string(),
+                allowed: allowed.clone(),
+                blocked: blocked.clone(),
+            })
+        })
+    }
+
+    /// Gives an instance's WASI context TCP, UDP and name lookup, each
+    /// address checked against these rules.
+    pub(crate) fn install(self: &Arc<Self>, wasi: &mut WasiCtxBuilder) {
+        let rules = self.clone();
+        wasi.allow_tcp(true)
+            .allow_udp(true)
+            .allow_ip_name_lookup(true)
+            .socket_addr_check(move |addr, use_| {
+                let verdict = check(&rules.allowed, &rules.blocked, addr, use_);
+                let component = &rules.component;
+                match verdict {
+                    Err(Denial::NotAllowed(scheme)) => tracing::warn!(
+                        "component `{component}`: Outbound network destination not allowed: {scheme}://{addr}"
+                    ),
+                    Err(Denial::Blocked) => tracing::warn!(
+                        "component `{component}`: connection to {addr} refused: the address is in `block_networks`"
+                    ),
+                    Err(Denial::Local) | Ok(()) => {}
+                }
+                Box::pin(std::future::ready(verdict.is_ok()))
+            });
+    }
 }
 
 /// Why a socket use is refused.
@@ -55,9 +77,8 @@ enum Denial {
     Local,
 }
 
-/// Whether any entry of `allowed` can let a socket through; when none can,
-/// the instance gets no sockets at all and nothing is checked per store.
-pub(crate) fn may_allow_sockets(allowed: &AllowedHosts) -> bool {
+/// Whether any entry of `allowed` can let a socket through.
+fn may_allow_sockets(allowed: &AllowedHosts) -> bool {
     allowed.entries().iter().any(|entry| match &entry.scheme {
         SchemePattern::Any => true,
         SchemePattern::Is(scheme) => scheme == "tcp" || scheme == "udp",

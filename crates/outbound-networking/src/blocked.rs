@@ -21,20 +21,26 @@ impl BlockedNetworks {
     pub fn parse<S: AsRef<str>>(entries: &[S]) -> Result<Self, String> {
         let mut blocked = BlockedNetworks::default();
         for entry in entries {
-            let entry = entry.as_ref().trim();
-            if entry == "private" {
-                blocked.private = true;
-            } else if let Ok(net) = entry.parse::<IpNet>() {
-                blocked.networks.push(net);
-            } else if let Ok(ip) = entry.parse::<IpAddr>() {
-                blocked.networks.push(IpNet::from(ip));
-            } else {
-                return Err(format!(
-                    "{entry:?} is not an IP address, a CIDR range (`10.0.0.0/8`) or `private`"
-                ));
-            }
+            blocked.add(entry.as_ref())?;
         }
         Ok(blocked)
+    }
+
+    /// Adds one entry, or says why it is not one.
+    pub fn add(&mut self, entry: &str) -> Result<(), String> {
+        let entry = entry.trim();
+        if entry == "private" {
+            self.private = true;
+        } else if let Ok(net) = entry.parse::<IpNet>() {
+            self.networks.push(net);
+        } else if let Ok(ip) = entry.parse::<IpAddr>() {
+            self.networks.push(IpNet::from(ip));
+        } else {
+            return Err(format!(
+                "{entry:?} is not an IP address, a CIDR range (`10.0.0.0/8`) or `private`"
+            ));
+        }
+        Ok(())
     }
 
     /// Whether nothing is blocked.
