@@ -1,4 +1,5 @@
-//! What Gyre does to a component's bytes before compiling them: a core
+//! What Gyre does to a component's bytes before compiling them: text is
+//! assembled, a core
 //! module becomes a component (`componentize`), and a component built
 //! against the WASI 0.3 release candidate is wrapped onto WASI 0.3.0
 //! (`gyre_compose::adapt_wasi_rc`).
@@ -45,12 +46,17 @@ impl<'a> Prepared<'a> {
 }
 
 fn prepare<'a>(name: &str, bytes: &'a [u8]) -> Result<Cow<'a, [u8]>> {
-    let component = if componentize::is_core_module(bytes) {
-        Cow::Owned(componentize::componentize(bytes).with_context(|| {
+    // WebAssembly text is accepted as wasmtime accepts it; binaries are
+    // borrowed untouched.
+    let binary = wat::parse_bytes(bytes).with_context(|| {
+        format!("component `{name}`: is neither a WebAssembly binary nor valid WebAssembly text")
+    })?;
+    let component = if componentize::is_core_module(&binary) {
+        Cow::Owned(componentize::componentize(&binary).with_context(|| {
             format!("component `{name}`: cannot turn the core module into a component")
         })?)
     } else {
-        Cow::Borrowed(bytes)
+        binary
     };
     let adapted = gyre_compose::adapt_wasi_rc(&component).with_context(|| {
         format!(
