@@ -51,6 +51,7 @@ hash_of() { # hash_of NAME TOOLS-STRING BUILD-FUNCTION [SOURCE-DIR] -> content h
     (cd "$HERE/$src" && find . -type f ! -path './node_modules/*' ! -path './wit/deps/*' ! -path '*/__pycache__/*' ! -path './.spin/*' \
       ! -name 'package-lock.json' ! -name '*.wasm' ! -name '*.buildData.json' ! -name 'precompiled-source.js*' -print0 | sort -z | xargs -0 sha256sum)
     if [[ "$name" == spin-inbound ]]; then sha256sum "$ROOT/crates/trigger-http/wit/spin-inbound-http.wit"; fi
+    if [[ "$name" == compose-* ]]; then declare -f compose_wit build_compose_middleware; fi
   } | sha256sum | cut -c1-32
 }
 
@@ -177,11 +178,45 @@ build_spin_send() {
   rm -rf "$tmp"
 }
 
+# The composition guests' worlds (not the primary's), with every package
+# they use: the greeting interface and the installed spin-sdk wheel's WIT.
+compose_wit() { # compose_wit DIR
+  local sdk; sdk="$("$(venv venv-py5 $PY5_PKGS)/bin/python" -c 'import spin_sdk, os; print(os.path.dirname(spin_sdk.__file__))')"
+  mkdir -p "$1"
+  cp "$HERE/compose/wit/guests/worlds.wit" "$1/"
+  cp -r "$sdk/wit/deps" "$1/deps"
+  cp -r "$HERE/compose/wit/greeting" "$1/deps/"
+}
+build_compose_primary() {
+  local v; v="$(venv venv-py5 $PY5_PKGS)"
+  VIRTUAL_ENV="$v" PATH="$v/bin:$PATH" componentize-py -d "$HERE/compose/wit/greeting" -w gyre:compose-test/primary@0.1.0 \
+    -w spin:up/http-trigger@4.1.0 componentize app -p "$HERE/compose/primary" -o "$1" >&2
+}
+build_compose_middleware() { # build_compose_middleware NAME OUT
+  local v; v="$(venv venv-py5 $PY5_PKGS)"
+  local tmp; tmp="$(mktemp -d)"
+  compose_wit "$tmp/wit"
+  cp "$HERE/compose/middleware/app.py" "$tmp/"
+  printf 'NAME = "%s"\n' "$1" > "$tmp/mwname.py"
+  "$v/bin/componentize-py" -d "$tmp/wit" -w gyre:compose-guests/middleware@0.1.0 componentize app -p "$tmp" -o "$2" >&2
+  rm -rf "$tmp"
+}
+build_compose_outer() { build_compose_middleware outer "$1"; }
+build_compose_inner() { build_compose_middleware inner "$1"; }
+build_compose_greeter() {
+  local tmp; tmp="$(mktemp -d)"
+  compose_wit "$tmp/wit"
+  wasm_tools parse "$HERE/compose/greeter/greeter.wat" -o "$tmp/core.wasm"
+  wasm_tools component embed "$tmp/wit" --world gyre:compose-guests/greeter@0.1.0 "$tmp/core.wasm" -o "$tmp/embed.wasm"
+  wasm_tools component new "$tmp/embed.wasm" -o "$1"
+  rm -rf "$tmp"
+}
+
 build_wagi() {
   clang-14 --target=wasm32-wasi --sysroot=/usr -O2 "$HERE/wagi-c/wagi.c" -o "$1"
 }
 
-ALL=(hello-wat sink-wat core-module spin-inbound spin-send wagi-c py5-http py5-state py4-http py4-state py3-http py3-state js-http js-state py5-redis py3-redis py5-db py3-db py5-hostile py3-hostile)
+ALL=(hello-wat sink-wat core-module spin-inbound spin-send wagi-c py5-http py5-state py4-http py4-state py3-http py3-state js-http js-state py5-redis py3-redis py5-db py3-db py5-hostile py3-hostile compose-primary compose-outer compose-inner compose-greeter)
 WANT=("$@")
 [[ ${#WANT[@]} -gt 0 ]] || WANT=("${ALL[@]}")
 
@@ -193,6 +228,10 @@ for name in "${WANT[@]}"; do
     spin-inbound) cached spin-inbound "wasm-tools-1.262" build_spin_inbound ;;
     spin-send) cached spin-send "wasm-tools-1.262" build_spin_send ;;
     wagi-c) cached wagi-c "$(clang-14 --version | head -1)" build_wagi ;;
+    compose-primary) cached compose-primary "$PY5_PKGS" build_compose_primary compose ;;
+    compose-outer) cached compose-outer "$PY5_PKGS" build_compose_outer compose ;;
+    compose-inner) cached compose-inner "$PY5_PKGS" build_compose_inner compose ;;
+    compose-greeter) cached compose-greeter "wasm-tools-1.262" build_compose_greeter compose ;;
     py5-http) cached py5-http "$PY5_PKGS" build_py5 ;;
     py5-state) cached py5-state "$PY5_PKGS" build_py5_state ;;
     py4-http) cached py4-http "$PY4_PKGS" build_py4 py5-http ;;

@@ -6,11 +6,13 @@
 //! digest, `files` copied into a per-component root) and knows nothing of
 //! Wasmtime. Errors about a component point back into the manifest.
 
+mod dependencies;
 mod files;
 mod source;
 mod subset;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context as _, Result, bail};
 use gyre_manifest::{Component, Manifest, ManifestError};
@@ -59,6 +61,8 @@ pub struct AppComponent {
     pub env: Vec<(String, String)>,
     /// Directory mounted read-only at the guest's `/`, if it has `files`.
     pub root_dir: Option<PathBuf>,
+    /// Its dependencies and middleware, composed with it at load.
+    pub composition: Arc<gyre_compose::Composition>,
 }
 
 /// Finds the manifest: `path` may be a file or a directory holding
@@ -125,21 +129,19 @@ pub async fn load(manifest_path: &Path, options: &LoadOptions) -> Result<App> {
         .iter()
         .filter_map(|t| t.component.as_deref())
         .collect();
+    let middleware = middleware_by_component(&manifest)?;
     for (id, component) in &manifest.components {
         if !options.include_unused && !used.contains(&id.as_str()) {
             continue;
         }
-        if !component.dependencies.is_empty() {
-            return Err(component_error(
-                &manifest,
-                component,
-                None,
-                "dependencies",
-                "component dependencies (composition) are not supported by Gyre yet",
-            )
-            .with_help("compose the component ahead of time (e.g. with `wac plug`) and point `source` at the result")
-            .into());
-        }
+        let composition = dependencies::resolve(
+            &manifest,
+            &dir,
+            component,
+            middleware.get(id.as_str()).copied().unwrap_or_default(),
+            options.download_cache.as_deref(),
+        )
+        .await?;
         let (wasm, wasm_origin) = source::read(
             &manifest,
             &dir,
@@ -171,6 +173,7 @@ pub async fn load(manifest_path: &Path, options: &LoadOptions) -> Result<App> {
                 wasm_origin,
                 env,
                 root_dir,
+                composition: Arc::new(composition),
             },
         );
     }
@@ -209,6 +212,42 @@ fn bare_wasm_manifest(path: &Path) -> Result<Manifest> {
 }
 
 /// An error at a component's place in the manifest.
+/// The middleware of each component's HTTP trigger. Gyre composes
+/// middleware into the component, so a component two triggers run with
+/// different middleware is refused.
+fn middleware_by_component(
+    manifest: &Manifest,
+) -> Result<std::collections::HashMap<&str, &[gyre_manifest::ComponentDependency]>> {
+    let mut found: std::collections::HashMap<&str, (&[gyre_manifest::ComponentDependency], &str)> =
+        std::collections::HashMap::new();
+    for (trigger, http) in manifest.http_triggers() {
+        let Some(id) = trigger.component.as_deref() else {
+            continue;
+        };
+        match found.get(id) {
+            Some((earlier, earlier_trigger)) if *earlier != http.middleware.as_slice() => {
+                return Err(manifest
+                    .source
+                    .error(
+                        Some(trigger.span.clone()),
+                        "trigger.http.dependencies.middleware",
+                        format!(
+                            "component `{id}` is run by trigger `{earlier_trigger}` and by trigger `{}` with different middleware",
+                            trigger.id
+                        ),
+                    )
+                    .with_help("give each its own component (two `[component.…]` tables with the same `source`)")
+                    .into());
+            }
+            Some(_) => {}
+            None => {
+                found.insert(id, (http.middleware.as_slice(), trigger.id.as_str()));
+            }
+        }
+    }
+    Ok(found.into_iter().map(|(id, (m, _))| (id, m)).collect())
+}
+
 pub(crate) fn component_error(
     manifest: &Manifest,
     component: &Component,

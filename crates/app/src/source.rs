@@ -42,43 +42,23 @@ pub(crate) async fn read(
             }
         }
         ComponentSource::Remote { url, digest } => {
-            let expected = digest.trim_start_matches("sha256:").to_ascii_lowercase();
-            let cached = download_cache.map(|d| d.join(&expected));
-            if let Some(path) = &cached
-                && let Ok(bytes) = tokio::fs::read(path).await
-                && hex::encode(Sha256::digest(&bytes)) == expected
-            {
-                return Ok((bytes, url.clone()));
-            }
-            let bytes = download(url).await.map_err(|e| {
-                anyhow::Error::from(component_error(
-                    manifest,
-                    component,
-                    Some(component.source_span.clone()),
-                    "source",
-                    format!("cannot download {url}: {e:#}"),
-                ))
-            })?;
-            let actual = hex::encode(Sha256::digest(&bytes));
-            if actual != expected {
-                return Err(component_error(
-                    manifest,
-                    component,
-                    Some(component.source_span.clone()),
-                    "source.digest",
-                    format!("{url} has digest sha256:{actual}, but the manifest expects {digest}"),
-                )
-                .with_help("if the new file is the one you want, update `digest`")
-                .into());
-            }
-            if let Some(path) = &cached {
-                if let Some(parent) = path.parent() {
-                    tokio::fs::create_dir_all(parent).await.ok();
-                }
-                if let Err(e) = tokio::fs::write(path, &bytes).await {
-                    tracing::warn!("cannot cache {url} at {}: {e}", path.display());
-                }
-            }
+            let bytes = fetch_remote(url, digest, download_cache)
+                .await
+                .map_err(|e| {
+                    let field = match e {
+                        RemoteError::Download(_) => "source",
+                        RemoteError::Digest { .. } => "source.digest",
+                    };
+                    let help = e.help();
+                    component_error(
+                        manifest,
+                        component,
+                        Some(component.source_span.clone()),
+                        field,
+                        e.describe(url, digest),
+                    )
+                    .with_help(help)
+                })?;
             Ok((bytes, url.clone()))
         }
         ComponentSource::Registry {
@@ -95,6 +75,63 @@ pub(crate) async fn read(
         )
         .into()),
     }
+}
+
+/// Why a `{ url, digest }` could not be fetched.
+pub(crate) enum RemoteError {
+    /// The download failed.
+    Download(anyhow::Error),
+    /// The bytes are not the ones the manifest pins.
+    Digest { actual: String },
+}
+
+impl RemoteError {
+    pub(crate) fn describe(&self, url: &str, digest: &str) -> String {
+        match self {
+            RemoteError::Download(e) => format!("cannot download {url}: {e:#}"),
+            RemoteError::Digest { actual } => {
+                format!("{url} has digest sha256:{actual}, but the manifest expects {digest}")
+            }
+        }
+    }
+
+    pub(crate) fn help(&self) -> &'static str {
+        match self {
+            RemoteError::Download(_) => "check the URL, or download the file and use a path",
+            RemoteError::Digest { .. } => "if the new file is the one you want, update `digest`",
+        }
+    }
+}
+
+/// The bytes at `url`, checked against `digest` (`sha256:<hex>`), from
+/// `download_cache` when it holds them.
+pub(crate) async fn fetch_remote(
+    url: &str,
+    digest: &str,
+    download_cache: Option<&Path>,
+) -> Result<Vec<u8>, RemoteError> {
+    let expected = digest.trim_start_matches("sha256:").to_ascii_lowercase();
+    let cached = download_cache.map(|d| d.join(&expected));
+    if let Some(path) = &cached
+        && let Ok(bytes) = tokio::fs::read(path).await
+        && hex::encode(Sha256::digest(&bytes)) == expected
+    {
+        return Ok(bytes);
+    }
+    let bytes = download(url).await.map_err(RemoteError::Download)?;
+    let actual = hex::encode(Sha256::digest(&bytes));
+    if actual != expected {
+        return Err(RemoteError::Digest { actual });
+    }
+    if let Some(path) = &cached {
+        if let Some(parent) = path.parent() {
+            tokio::fs::create_dir_all(parent).await.ok();
+        }
+        if let Err(e) = tokio::fs::write(path, &bytes).await {
+            tracing::warn!("cannot cache {url} at {}: {e}", path.display());
+        }
+    }
+    Ok(bytes)
 }
 
 async fn download(url: &str) -> Result<Vec<u8>> {

@@ -119,7 +119,7 @@ fn built_dependencies<'m>(manifest: &'m Manifest, id: &str) -> Vec<&'m str> {
     component
         .dependencies
         .values()
-        .filter_map(|dependency| match dependency {
+        .filter_map(|dependency| match &dependency.source {
             Dependency::AppComponent { component, .. } => manifest
                 .components
                 .get_key_value(component)

@@ -771,8 +771,17 @@ async fn reload(
                 let wasm = std::fs::read(&source).with_context(|| {
                     format!("component `{id}`: cannot read {}", source.display())
                 })?;
+                // Its dependencies and middleware are the ones loaded with the app.
+                let composition = current
+                    .app
+                    .components
+                    .get(id.as_str())
+                    .map(|c| c.composition.clone())
+                    .unwrap_or_default();
                 let base = next.as_ref().unwrap_or(&serving);
-                let (replaced, report) = base.replace_component(&session.engine, id, wasm).await?;
+                let (replaced, report) = base
+                    .replace_component(&session.engine, id, wasm, composition)
+                    .await?;
                 report_component(&report);
                 next = Some(replaced);
             }

@@ -9,7 +9,14 @@
 //!   candidate import is satisfied by the final `@0.3.0` interface, which
 //!   Wasmtime implements, and their handler is exported under its final
 //!   name.
+//! - [`dependencies`]: `[component.X.dependencies]` plugged into the
+//!   imports they name, and HTTP middleware wrapped around the handler,
+//!   with [`grants`] deciding what of the parent each may reach.
 
+pub mod dependencies;
+pub mod grants;
 pub mod wasi_rc;
 
+pub use dependencies::{ComposeError, Composition, HANDLER, Piece, Plug, compose};
+pub use grants::{Capability, Inherit};
 pub use wasi_rc::{WASI_RC, adapt_wasi_rc};

@@ -36,9 +36,18 @@ pub(crate) fn engine_key(engine: &wasmtime::Engine) -> String {
     format!("{:016x}", hasher.finish())
 }
 
-/// The component's content hash, computed once per load.
-pub(crate) fn digest(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
+/// The component's content hash, computed once per load: of its bytes
+/// and, when it is composed, of everything composed with it.
+pub(crate) fn digest(bytes: &[u8], composition: &gyre_compose::Composition) -> String {
+    if composition.is_empty() {
+        return hex::encode(Sha256::digest(bytes));
+    }
+    let mut hasher = Sha256::new();
+    hasher.update(b"composed\0");
+    hasher.update((bytes.len() as u64).to_le_bytes());
+    hasher.update(bytes);
+    composition.fingerprint(&mut |part| hasher.update(part));
+    hex::encode(hasher.finalize())
 }
 
 pub(crate) struct CompileCache {

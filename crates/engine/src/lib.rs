@@ -23,6 +23,7 @@
 
 mod cache;
 mod componentize;
+mod deny;
 mod extensions;
 mod host;
 mod limits;
@@ -42,6 +43,7 @@ pub use cache::CacheOutcome;
 pub use extensions::{
     AppCapabilities, Capability, Extensions, Granted, PrepareGranted, PrepareInstance,
 };
+pub use gyre_compose::Composition;
 pub use host::{HostState, HttpHooks, InstanceConfig};
 pub use limits::{AppLimits, ComponentLimits, CpuTimeExceeded, InstanceLimits, RequestWatch};
 pub use output::{GuestOutput, OutputEcho};
@@ -248,9 +250,24 @@ impl GyreEngine {
     /// Gyre prepares them (componentizing a core module, mapping the WASI
     /// 0.3 release candidate): a warm start prepares nothing.
     pub fn load(&self, name: &str, bytes: &[u8]) -> Result<LoadedComponent> {
-        let digest = self.cache.as_ref().map(|_| cache::digest(bytes));
+        self.load_composed(name, bytes, &Composition::default())
+    }
+
+    /// [`Engines::load`] for a component with dependencies or middleware:
+    /// composed before compiling, and cached under the digest of every
+    /// piece, so a warm start composes nothing.
+    pub fn load_composed(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        composition: &Composition,
+    ) -> Result<LoadedComponent> {
+        let digest = self
+            .cache
+            .as_ref()
+            .map(|_| cache::digest(bytes, composition));
         let digest = digest.as_deref();
-        let bytes = prepare::Prepared::new(name, bytes);
+        let bytes = prepare::Prepared::new(name, bytes, composition);
         if let Some(sync) = &self.synchronous {
             let known_concurrent = match (&self.cache, digest) {
                 (Some(cache), Some(digest)) => cache.is_marked_concurrent(digest, &sync.cache_key),
@@ -293,6 +310,16 @@ impl GyreEngine {
             _ => (compile()?, CacheOutcome::Disabled),
         };
         let mut linker = flavor.linker.clone();
+        let denied = deny::link_denied_imports(&mut linker, &flavor.engine, &component)
+            .with_context(|| {
+                format!("component `{name}`: cannot link its dependencies' denied imports")
+            })?;
+        if !denied.is_empty() {
+            tracing::debug!(
+                "component `{name}`: dependencies denied {}",
+                denied.join(", ")
+            );
+        }
         let stubbed = stubs::stub_missing_imports(&mut linker, &flavor.engine, &component)
             .with_context(|| format!("component `{name}`: cannot link its imports"))?;
         let pre = linker

@@ -2,7 +2,9 @@
 //! assembled, a core
 //! module becomes a component (`componentize`), and a component built
 //! against the WASI 0.3 release candidate is wrapped onto WASI 0.3.0
-//! (`gyre_compose::adapt_wasi_rc`).
+//! (`gyre_compose::adapt_wasi_rc`); then, when the component has
+//! dependencies or middleware, each of those is prepared the same way and
+//! all are composed into one component (`gyre_compose::compose`).
 //!
 //! Preparation runs only when compiled code is not in the cache (entries
 //! are keyed by the bytes *before* preparation), and at most once per load
@@ -10,27 +12,32 @@
 
 use std::borrow::Cow;
 use std::cell::OnceCell;
+use std::sync::Arc;
 
 use anyhow::{Context as _, Result};
+
+use gyre_compose::Composition;
 
 use crate::componentize;
 
 /// Bumped whenever preparation changes its output for the same input, so
 /// compiled code cached from the old output is not loaded.
-pub(crate) const PREPARATION_VERSION: u32 = 1;
+pub(crate) const PREPARATION_VERSION: u32 = 3;
 
 /// A component's bytes, prepared on first use.
 pub(crate) struct Prepared<'a> {
     name: &'a str,
     original: &'a [u8],
+    composition: &'a Composition,
     prepared: OnceCell<Cow<'a, [u8]>>,
 }
 
 impl<'a> Prepared<'a> {
-    pub(crate) fn new(name: &'a str, original: &'a [u8]) -> Self {
+    pub(crate) fn new(name: &'a str, original: &'a [u8], composition: &'a Composition) -> Self {
         Prepared {
             name,
             original,
+            composition,
             prepared: OnceCell::new(),
         }
     }
@@ -40,7 +47,23 @@ impl<'a> Prepared<'a> {
         if let Some(bytes) = self.prepared.get() {
             return Ok(bytes);
         }
-        let bytes = prepare(self.name, self.original)?;
+        let mut bytes = prepare(self.name, self.original)?;
+        if !self.composition.is_empty() {
+            let pieces = self.composition.map_bytes(|piece| {
+                prepare(&format!("{} {}", self.name, piece.label), &piece.bytes)
+                    .map(|bytes| Arc::from(bytes.into_owned()))
+            })?;
+            bytes = Cow::Owned(
+                gyre_compose::compose(&bytes, &pieces)
+                    .with_context(|| format!("component `{}`: cannot compose it", self.name))?,
+            );
+            tracing::debug!(
+                "component `{}`: composed with {} dependencies and {} middleware",
+                self.name,
+                pieces.dependencies.len(),
+                pieces.middleware.len()
+            );
+        }
         Ok(self.prepared.get_or_init(|| bytes))
     }
 }

@@ -12,7 +12,7 @@
 
 use anyhow::{Result, anyhow, bail};
 use wasmtime::component::types::ComponentItem;
-use wasmtime::component::{Component, Linker, ResourceType};
+use wasmtime::component::{Component, Linker, ResourceType, Val, types};
 
 use crate::host::HostState;
 
@@ -79,31 +79,70 @@ fn stub_import(
     name: &str,
     item: &ComponentItem,
 ) -> Result<bool> {
+    define_stand_in(linker, engine, name, item, true, |qualified, _| {
+        Err(unsupported(qualified))
+    })
+}
+
+/// Defines every function (and resource) of the import `name` as a
+/// stand-in whose results `answer` gives (from the function's qualified
+/// name, `iface#func`, and its type), sync or async as the import is.
+/// Resources are defined only with `define_resources`. Returns whether it
+/// defined any function or resource.
+pub(crate) fn define_stand_in(
+    linker: &mut Linker<HostState>,
+    engine: &wasmtime::Engine,
+    name: &str,
+    item: &ComponentItem,
+    define_resources: bool,
+    answer: impl Fn(&str, &types::ComponentFunc) -> wasmtime::Result<Vec<Val>>
+    + Clone
+    + Send
+    + Sync
+    + 'static,
+) -> Result<bool> {
+    fn define_func(
+        inst: &mut wasmtime::component::LinkerInstance<'_, HostState>,
+        export: &str,
+        qualified: String,
+        func: &types::ComponentFunc,
+        answer: impl Fn(&str, &types::ComponentFunc) -> wasmtime::Result<Vec<Val>>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    ) -> Result<()> {
+        let fill = move |ty: types::ComponentFunc, results: &mut [Val]| {
+            for (slot, value) in results.iter_mut().zip(answer(&qualified, &ty)?) {
+                *slot = value;
+            }
+            Ok(())
+        };
+        if func.async_() {
+            inst.func_new_concurrent(export, move |_, ty, _, results| {
+                let outcome = fill.clone()(ty, results);
+                Box::pin(async move { outcome })
+            })?;
+        } else {
+            inst.func_new(export, move |_, ty, _, results| fill(ty, results))?;
+        }
+        Ok(())
+    }
+
     match item {
         ComponentItem::ComponentInstance(instance) => {
             let mut inst = linker.instance(name)?;
             let mut provides_anything = false;
             for (export, item) in instance.exports(engine) {
-                if matches!(
-                    item.ty,
-                    ComponentItem::ComponentFunc(_) | ComponentItem::Resource(_)
-                ) {
-                    provides_anything = true;
-                }
-                let qualified = format!("{name}#{export}");
                 match item.ty {
                     ComponentItem::ComponentFunc(func) => {
-                        if func.async_() {
-                            inst.func_new_concurrent(export, move |_, _, _, _| {
-                                let qualified = qualified.clone();
-                                Box::pin(async move { Err(unsupported(&qualified)) })
-                            })?;
-                        } else {
-                            inst.func_new(export, move |_, _, _, _| Err(unsupported(&qualified)))?;
-                        }
+                        let qualified = format!("{name}#{export}");
+                        define_func(&mut inst, export, qualified, &func, answer.clone())?;
+                        provides_anything = true;
                     }
-                    ComponentItem::Resource(_) => {
+                    ComponentItem::Resource(_) if define_resources => {
                         inst.resource(export, ResourceType::host::<StubResource>(), |_, _| Ok(()))?;
+                        provides_anything = true;
                     }
                     _ => {}
                 }
@@ -111,17 +150,7 @@ fn stub_import(
             Ok(provides_anything)
         }
         ComponentItem::ComponentFunc(func) => {
-            let qualified = name.to_string();
-            if func.async_() {
-                linker.root().func_new_concurrent(name, move |_, _, _, _| {
-                    let qualified = qualified.clone();
-                    Box::pin(async move { Err(unsupported(&qualified)) })
-                })?;
-            } else {
-                linker
-                    .root()
-                    .func_new(name, move |_, _, _, _| Err(unsupported(&qualified)))?;
-            }
+            define_func(&mut linker.root(), name, name.to_string(), func, answer)?;
             Ok(true)
         }
         _ => Err(anyhow!("cannot provide a stand-in for import `{name}`")),

@@ -104,8 +104,8 @@ pub struct HttpTrigger {
     pub executor: HttpExecutor,
     /// A fixed response instead of a component.
     pub static_response: Option<StaticResponse>,
-    /// Whether `dependencies.middleware` lists any middleware.
-    pub has_middleware: bool,
+    /// `dependencies.middleware`: wrapping the component, outermost first.
+    pub middleware: Vec<ComponentDependency>,
 }
 
 /// `route = "/path/..."` or `route = { private = true }`.
@@ -181,7 +181,7 @@ pub struct Component {
     /// How to build it.
     pub build: Option<BuildConfig>,
     /// Component dependencies (composition).
-    pub dependencies: IndexMap<String, Dependency>,
+    pub dependencies: IndexMap<String, ComponentDependency>,
     /// `dependencies_inherit_configuration`.
     pub dependencies_inherit_configuration: bool,
     /// Where the component is in the file.
@@ -238,7 +238,29 @@ pub struct BuildConfig {
     pub watch: Vec<String>,
 }
 
-/// One entry of `[component.<id>.dependencies]`.
+/// One entry of `[component.<id>.dependencies]`, or a middleware.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ComponentDependency {
+    /// Where its bytes come from.
+    pub source: Dependency,
+    /// `inherit_configuration`, when given (else the component's
+    /// `dependencies_inherit_configuration` decides).
+    pub inherit_configuration: Option<InheritConfiguration>,
+    /// Where it is written.
+    pub span: Range<usize>,
+}
+
+/// `inherit_configuration = true | false | [names]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InheritConfiguration {
+    /// `true`: every grant of the parent.
+    All,
+    /// `false` (empty) or the listed groups (`key_value_stores`,
+    /// `variables` …; names Spin does not know are ignored).
+    Only(Vec<String>),
+}
+
+/// Where a dependency's bytes come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Dependency {
     /// `"semver-req"` or `{ version, registry?, package? }`.

@@ -635,7 +635,7 @@ fn parse_build(mut b: TableReader<'_, '_>) -> Result<BuildConfig> {
     })
 }
 
-fn parse_dependencies(deps: TableReader<'_, '_>) -> Result<IndexMap<String, Dependency>> {
+fn parse_dependencies(deps: TableReader<'_, '_>) -> Result<IndexMap<String, ComponentDependency>> {
     let mut out = IndexMap::new();
     for (key, value) in deps.entries() {
         let name = key.get_ref().to_string();
@@ -662,70 +662,18 @@ fn parse_dependencies(deps: TableReader<'_, '_>) -> Result<IndexMap<String, Depe
                             "write `{name} = {{ version = \"{version}\", package = \"ns:pkg\" }}`"
                         )));
                 }
-                Dependency::Package {
-                    version: version.to_string(),
-                    registry: None,
-                    package: None,
-                    export: None,
-                }
-            }
-            DeValue::Table(_) => {
-                let mut t = TableReader::from_value(deps.src, &field, value)?;
-                let version = t.string("version")?.map(Spanned::into_inner);
-                let registry = t.string("registry")?.map(Spanned::into_inner);
-                let package = t.string("package")?.map(Spanned::into_inner);
-                let path = t.string("path")?.map(Spanned::into_inner);
-                let url = t.string("url")?.map(Spanned::into_inner);
-                let digest = t.string("digest")?.map(Spanned::into_inner);
-                let component = t.string("component")?.map(Spanned::into_inner);
-                let export = t.string("export")?.map(Spanned::into_inner);
-                t.ignore("inherit_configuration");
-                let span = t.span.clone();
-                t.finish()?;
-                match (version, path, url, component) {
-                    (Some(version), None, None, None) => {
-                        if !is_package && package.is_none() {
-                            return Err(deps
-                                .src
-                                .error(
-                                    Some(span),
-                                    &field,
-                                    "a plain dependency name needs `package`",
-                                )
-                                .with_help("add `package = \"namespace:package\"`"));
-                        }
-                        Dependency::Package {
-                            version,
-                            registry,
-                            package,
-                            export,
-                        }
-                    }
-                    (None, Some(path), None, None) => Dependency::Local { path, export },
-                    (None, None, Some(url), None) => match digest {
-                        Some(digest) => Dependency::Remote {
-                            url,
-                            digest,
-                            export,
-                        },
-                        None => {
-                            return Err(deps
-                                .src
-                                .error(Some(span), &field, "a `url` dependency needs a `digest`")
-                                .with_help("add `digest = \"sha256:...\"`"));
-                        }
+                ComponentDependency {
+                    source: Dependency::Package {
+                        version: version.to_string(),
+                        registry: None,
+                        package: None,
+                        export: None,
                     },
-                    (None, None, None, Some(component)) => {
-                        Dependency::AppComponent { component, export }
-                    }
-                    _ => {
-                        return Err(deps
-                            .src
-                            .error(Some(span), &field, "a dependency takes exactly one of `version`, `path`, `url` or `component`")
-                            .with_help("e.g. `{ path = \"deps/lib.wasm\" }`"));
-                    }
+                    inherit_configuration: None,
+                    span: value.span(),
                 }
             }
+            DeValue::Table(_) => parse_dependency_table(deps.src, &field, value, Some(is_package))?,
             other => {
                 return Err(deps.src.error(
                     Some(value.span()),
@@ -740,6 +688,108 @@ fn parse_dependencies(deps: TableReader<'_, '_>) -> Result<IndexMap<String, Depe
         out.insert(name, dep);
     }
     Ok(out)
+}
+
+/// A dependency or middleware table: `{ path }`, `{ url, digest }`,
+/// `{ version, registry?, package? }` or `{ component }`, each with
+/// `export` (dependencies only) and `inherit_configuration`.
+/// `key_is_package` is `None` for middleware, which has no key.
+fn parse_dependency_table(
+    src: &SourceFile,
+    field: &str,
+    value: &Spanned<DeValue<'_>>,
+    key_is_package: Option<bool>,
+) -> Result<ComponentDependency> {
+    let mut t = TableReader::from_value(src, field, value)?;
+    let version = t.string("version")?.map(Spanned::into_inner);
+    let registry = t.string("registry")?.map(Spanned::into_inner);
+    let package = t.string("package")?.map(Spanned::into_inner);
+    let path = t.string("path")?.map(Spanned::into_inner);
+    let url = t.string("url")?.map(Spanned::into_inner);
+    let digest = t.string("digest")?.map(Spanned::into_inner);
+    let component = t.string("component")?.map(Spanned::into_inner);
+    let export = match key_is_package {
+        Some(_) => t.string("export")?.map(Spanned::into_inner),
+        None => None,
+    };
+    let inherit_configuration = parse_inherit(&mut t)?;
+    let span = t.span.clone();
+    t.finish()?;
+    let source = match (version, path, url, component) {
+        (Some(version), None, None, None) => {
+            if key_is_package != Some(true) && package.is_none() {
+                let help = if key_is_package.is_none() {
+                    "middleware from a registry names its package: add `package = \"namespace:package\"`"
+                } else {
+                    "add `package = \"namespace:package\"`"
+                };
+                return Err(src
+                    .error(Some(span), field, "a plain dependency name needs `package`")
+                    .with_help(help));
+            }
+            Dependency::Package {
+                version,
+                registry,
+                package,
+                export,
+            }
+        }
+        (None, Some(path), None, None) => Dependency::Local { path, export },
+        (None, None, Some(url), None) => match digest {
+            Some(digest) => Dependency::Remote {
+                url,
+                digest,
+                export,
+            },
+            None => {
+                return Err(src
+                    .error(Some(span), field, "a `url` dependency needs a `digest`")
+                    .with_help("add `digest = \"sha256:...\"`"));
+            }
+        },
+        (None, None, None, Some(component)) => Dependency::AppComponent { component, export },
+        _ => {
+            return Err(src
+                .error(
+                    Some(span),
+                    field,
+                    "a dependency takes exactly one of `version`, `path`, `url` or `component`",
+                )
+                .with_help("e.g. `{ path = \"deps/lib.wasm\" }`"));
+        }
+    };
+    Ok(ComponentDependency {
+        source,
+        inherit_configuration,
+        span,
+    })
+}
+
+/// `inherit_configuration = true | false | ["variables", ...]`.
+fn parse_inherit(t: &mut TableReader<'_, '_>) -> Result<Option<InheritConfiguration>> {
+    let Some(value) = t.get("inherit_configuration") else {
+        return Ok(None);
+    };
+    match value.get_ref() {
+        DeValue::Boolean(true) => Ok(Some(InheritConfiguration::All)),
+        DeValue::Boolean(false) => Ok(Some(InheritConfiguration::Only(Vec::new()))),
+        DeValue::Array(_) => Ok(Some(InheritConfiguration::Only(
+            t.string_list("inherit_configuration")?
+                .into_iter()
+                .map(Spanned::into_inner)
+                .collect(),
+        ))),
+        other => Err(t
+            .error(
+                value.span(),
+                "inherit_configuration",
+                format!(
+                    "expected a boolean or an array of strings, found {}",
+                    type_name(other)
+                ),
+            )
+            .with_help("e.g. `inherit_configuration = [\"key_value_stores\", \"variables\"]`")),
+    }
 }
 
 fn parse_triggers<'a, 'i>(
@@ -930,19 +980,42 @@ pub(crate) fn parse_http_trigger(t: &mut TableReader<'_, '_>) -> Result<HttpTrig
             })
         }
     };
-    let mut has_middleware = false;
+    let mut middleware = Vec::new();
     if let Some(deps) = t.table("dependencies")? {
         for (key, value) in deps.entries() {
-            has_middleware |= value.get_ref().as_array().is_some_and(|a| !a.is_empty());
+            let field = deps.field_path(key.get_ref());
             if key.get_ref() != "middleware" {
                 return Err(deps
                     .src
                     .error(
                         Some(key.span()),
-                        deps.field_path(key.get_ref()),
+                        field,
                         "HTTP triggers only take `middleware` dependencies",
                     )
                     .with_help("write `dependencies.middleware = [...]`"));
+            }
+            let DeValue::Array(items) = value.get_ref() else {
+                return Err(deps
+                    .src
+                    .error(
+                        Some(value.span()),
+                        field,
+                        format!("expected an array of tables, found {}", type_name(value.get_ref())),
+                    )
+                    .with_help("e.g. `dependencies.middleware = [{ path = \"auth.wasm\" }]`, outermost first"));
+            };
+            for item in items {
+                if !matches!(item.get_ref(), DeValue::Table(_)) {
+                    return Err(deps
+                        .src
+                        .error(
+                            Some(item.span()),
+                            &field,
+                            format!("expected a table, found {}", type_name(item.get_ref())),
+                        )
+                        .with_help("each middleware is `{ path = ... }`, `{ url = ..., digest = ... }`, `{ component = ... }` or `{ version = ..., package = ... }`"));
+                }
+                middleware.push(parse_dependency_table(deps.src, &field, item, None)?);
             }
         }
     }
@@ -950,7 +1023,7 @@ pub(crate) fn parse_http_trigger(t: &mut TableReader<'_, '_>) -> Result<HttpTrig
         route,
         executor,
         static_response,
-        has_middleware,
+        middleware,
     })
 }
 

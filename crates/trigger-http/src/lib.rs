@@ -126,14 +126,6 @@ impl HttpTrigger {
         let mut route_infos = Vec::new();
 
         for (trigger, http) in app.manifest.http_triggers() {
-            if http.has_middleware {
-                return Err(app
-                    .manifest
-                    .source
-                    .error(Some(trigger.span.clone()), "trigger.http.dependencies.middleware", "HTTP middleware is not supported by Gyre yet")
-                    .with_help("remove `dependencies.middleware`, or compose the middleware into the component ahead of time")
-                    .into());
-            }
             let target = match (&trigger.component, &http.static_response) {
                 (Some(id), _) => {
                     let key = (
@@ -161,6 +153,7 @@ impl HttpTrigger {
                             engine,
                             id,
                             component.wasm.clone(),
+                            component.composition.clone(),
                             config,
                             options.limits.for_component(id),
                             &http.executor,
@@ -294,6 +287,7 @@ impl HttpTrigger {
         engine: &Arc<GyreEngine>,
         id: &str,
         wasm: Vec<u8>,
+        composition: Arc<gyre_engine::Composition>,
     ) -> Result<(Self, ComponentReport)> {
         let mut executors = self.executors.clone();
         let keys: Vec<ExecutorKey> = executors.keys().filter(|(k, _)| k == id).cloned().collect();
@@ -309,6 +303,7 @@ impl HttpTrigger {
                 engine,
                 id,
                 wasm.clone(),
+                composition.clone(),
                 old.config().clone(),
                 *old.limits(),
                 &kind,
@@ -350,6 +345,7 @@ async fn load_executor(
     engine: &Arc<GyreEngine>,
     id: &str,
     wasm: Vec<u8>,
+    composition: Arc<gyre_engine::Composition>,
     config: InstanceConfig,
     limits: gyre_engine::ComponentLimits,
     kind: &HttpExecutor,
@@ -357,9 +353,10 @@ async fn load_executor(
     let started = std::time::Instant::now();
     let engine2 = engine.clone();
     let name = id.to_string();
-    let loaded = tokio::task::spawn_blocking(move || engine2.load(&name, &wasm))
-        .await
-        .context("component loading panicked")??;
+    let loaded =
+        tokio::task::spawn_blocking(move || engine2.load_composed(&name, &wasm, &composition))
+            .await
+            .context("component loading panicked")??;
     let exec = executor::ComponentExecutor::new(
         id,
         loaded.component.clone(),

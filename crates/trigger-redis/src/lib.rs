@@ -233,11 +233,13 @@ impl RedisTrigger {
                         .with_context(|| format!("component `{id}` was not loaded"))?;
                     let engine2 = engine.clone();
                     let wasm = component.wasm.clone();
+                    let composition = component.composition.clone();
                     let name = id.clone();
-                    let component_loaded =
-                        tokio::task::spawn_blocking(move || engine2.load(&name, &wasm))
-                            .await
-                            .context("component loading panicked")??;
+                    let component_loaded = tokio::task::spawn_blocking(move || {
+                        engine2.load_composed(&name, &wasm, &composition)
+                    })
+                    .await
+                    .context("component loading panicked")??;
                     let (export, handler) = detect_export(&id, component_loaded.pre)?;
                     reports.push(RedisComponentReport {
                         id: id.clone(),
