@@ -200,7 +200,8 @@ pub fn compose(primary: &[u8], composition: &Composition) -> Result<Vec<u8>, Com
     let primary = graph.add("gyre:primary", "the component", primary)?;
 
     // Which primary imports each dependency satisfies.
-    let mut plugged: HashMap<String, (usize, String)> = HashMap::new();
+    // An ordered map: the composed bytes must not depend on hashing.
+    let mut plugged: IndexMap<String, (usize, String)> = IndexMap::new();
     for (index, plug) in composition.dependencies.iter().enumerate() {
         let matched: Vec<&String> = primary
             .imports
