@@ -75,6 +75,17 @@ impl Bystanders {
     }
 }
 
+/// Attacks burn whole cores on purpose and the other cases measure
+/// deadlines: run one case at a time, so that one case's attack never
+/// starves another's deadline (on two cores, a spinning guest and its
+/// bystanders in one test left another test's guest under half a core).
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static CORES: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    CORES
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn wait_for_log(gyre: &Gyre, needle: &str, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while !gyre.stderr().contains(needle) {
@@ -224,16 +235,19 @@ fn run_guest_attacks(guest: &str, wasi_p3: bool) {
 
 #[test]
 fn hostile_wasi_p3_guests_cost_only_their_own_requests() {
+    let _cores = one_at_a_time();
     run_guest_attacks("py5-hostile", true);
 }
 
 #[test]
 fn hostile_wasi_p2_guests_cost_only_their_own_requests() {
+    let _cores = one_at_a_time();
     run_guest_attacks("py3-hostile", false);
 }
 
 #[test]
 fn a_full_server_queues_then_answers_503_with_retry_after() {
+    let _cores = one_at_a_time();
     let upstream = Upstream::start();
     let app = hostile_app(
         "py5-hostile",
@@ -272,7 +286,7 @@ request_timeout = "3s"
         assert_eq!(b.join().expect("busy"), 504);
     }
     // Slots free again: served.
-    assert_eq!(gyre.get("/ok").status, 200);
+    assert_eq!(gyre.get("/ok").status, 200, "{}", gyre.stderr());
     let log = gyre.stderr();
     assert!(
         log.contains("max_queued_requests") && log.contains("queue_timeout"),
@@ -282,6 +296,7 @@ request_timeout = "3s"
 
 #[test]
 fn request_bodies_over_the_limit_get_413_or_are_cut_off() {
+    let _cores = one_at_a_time();
     let app = TestApp::new(
         r#"
 spin_manifest_version = 2
@@ -406,6 +421,7 @@ fn malformed_requests() -> Vec<(&'static str, Vec<u8>, &'static str)> {
 
 #[test]
 fn hostile_clients_get_4xx_or_a_closed_connection_and_others_are_served() {
+    let _cores = one_at_a_time();
     let app = TestApp::new(
         r#"
 spin_manifest_version = 2
@@ -497,6 +513,7 @@ source = "{guest:hello-wat}"
 
 #[test]
 fn an_exhausted_instance_pool_is_503_with_retry_after_not_500() {
+    let _cores = one_at_a_time();
     // One instance slot, and a Python component needs more core instances
     // than one slot's share of the pool: every instantiation finds the pool
     // full, as a server at its instance cap would.
