@@ -57,7 +57,10 @@ pub(crate) async fn resolve(
             key: key.clone(),
             export,
             piece: Piece {
-                label: format!("dependency `{key}` ({origin})"),
+                label: format!(
+                    "dependency `{key}` ({origin}, {})",
+                    manifest.source.place(&dependency.span)
+                ),
                 bytes,
                 inherit: inherit(component, dependency),
             },
@@ -71,7 +74,11 @@ pub(crate) async fn resolve(
         };
         let (bytes, origin) = read(&site, dir, download_cache).await?;
         composition.middleware.push(Piece {
-            label: format!("middleware {} ({origin})", index + 1),
+            label: format!(
+                "middleware {} ({origin}, {})",
+                index + 1,
+                manifest.source.place(&dependency.span)
+            ),
             bytes,
             inherit: match &dependency.inherit_configuration {
                 Some(configuration) => from_configuration(configuration),

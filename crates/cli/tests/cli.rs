@@ -181,33 +181,6 @@ fn help_and_version() {
     }
 }
 
-/// Serves `body` to `count` HTTP requests on loopback; returns the URL.
-fn serve_bytes(body: Vec<u8>, count: usize) -> String {
-    use std::io::{Read, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    std::thread::spawn(move || {
-        for stream in listener.incoming().take(count) {
-            let Ok(mut stream) = stream else { continue };
-            let mut buf = [0u8; 4096];
-            let mut seen = Vec::new();
-            while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
-                match stream.read(&mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => seen.extend_from_slice(&buf[..n]),
-                }
-            }
-            let head = format!(
-                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                body.len()
-            );
-            let _ = stream.write_all(head.as_bytes());
-            let _ = stream.write_all(&body);
-        }
-    });
-    format!("http://{addr}/component.wasm")
-}
-
 #[test]
 fn remote_sources_are_checked_against_their_digest() {
     use sha2::{Digest, Sha256};
@@ -217,7 +190,7 @@ fn remote_sources_are_checked_against_their_digest() {
     let compile_cache = cache.path().join("compiled");
     let env = [("GYRE_CACHE_DIR", compile_cache.to_str().expect("utf8"))];
 
-    let url = serve_bytes(bytes.clone(), 1);
+    let url = support::servers::serve_bytes(bytes.clone(), 1);
     let manifest = format!(
         "spin_manifest_version = 2\n[application]\nname = \"remote\"\n[[trigger.http]]\nroute = \"/...\"\ncomponent = \"remote\"\n\
          [component.remote]\nsource = {{ url = \"{url}\", digest = \"sha256:{digest}\" }}\n"
@@ -232,7 +205,7 @@ fn remote_sources_are_checked_against_their_digest() {
     drop(again);
 
     let wrong = "0".repeat(64);
-    let url = serve_bytes(bytes, 1);
+    let url = support::servers::serve_bytes(bytes, 1);
     let app = TestApp::new(&format!(
         "spin_manifest_version = 2\n[application]\nname = \"remote\"\n[[trigger.http]]\nroute = \"/...\"\ncomponent = \"remote\"\n\
          [component.remote]\nsource = {{ url = \"{url}\", digest = \"sha256:{wrong}\" }}\n"

@@ -94,6 +94,13 @@ impl SourceFile {
         &self.text
     }
 
+    /// `file:line:column` of `span`, for messages from later stages that
+    /// are not manifest errors themselves (a composition that failed).
+    pub fn place(&self, span: &Range<usize>) -> String {
+        let Location { line, column } = Location::from_offset(&self.text, span.start);
+        format!("{}:{line}:{column}", self.path.display())
+    }
+
     /// An error at `span` of the file.
     pub fn error(
         &self,

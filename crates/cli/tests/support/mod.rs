@@ -305,8 +305,11 @@ pub fn request(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&
 
 pub fn into_resp(response: ureq::Response) -> Resp {
     let status = response.status();
-    let headers = response
-        .headers_names()
+    let mut names = response.headers_names();
+    // ureq lists a name once per occurrence; each name's values once.
+    let mut seen = std::collections::HashSet::new();
+    names.retain(|n| seen.insert(n.clone()));
+    let headers = names
         .into_iter()
         .flat_map(|n| {
             response
