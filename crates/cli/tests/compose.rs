@@ -18,9 +18,10 @@ const DENIED: &str =
 /// - `/plain`: the greeter from a URL (digest-checked), inheriting nothing;
 /// - `/all`: the greeter inheriting everything
 ///   (`dependencies_inherit_configuration = true`), wrapped in an outer
-///   middleware that inherits nothing and an inner one that inherits only
-///   `variables`.
-fn composed_app(greeter_url: &str, greeter_digest: &str) -> TestApp {
+///   middleware that inherits nothing and an inner one that inherits
+///   `variables` and `allowed_outbound_hosts` (the component may reach
+///   `upstream`).
+fn composed_app(greeter_url: &str, greeter_digest: &str, upstream: u16) -> TestApp {
     TestApp::new(&format!(
         r#"
 spin_manifest_version = 2
@@ -43,10 +44,11 @@ route = "/all/..."
 component = "all"
 dependencies.middleware = [
     {{ path = "{{guest:compose-outer}}" }},
-    {{ path = "{{guest:compose-inner}}", inherit_configuration = ["variables"] }},
+    {{ path = "{{guest:compose-inner}}", inherit_configuration = ["variables", "allowed_outbound_hosts"] }},
 ]
 [component.all]
 source = "{{guest:compose-primary}}"
+allowed_outbound_hosts = ["http://127.0.0.1:{upstream}"]
 variables = {{ greeting = "{{{{ greeting }}}}" }}
 dependencies_inherit_configuration = true
 [component.all.dependencies]
@@ -68,7 +70,12 @@ fn all_values<'a>(response: &'a support::Resp, name: &str) -> Vec<&'a str> {
 fn dependencies_and_middleware_reach_only_what_they_inherit() {
     let greeter = std::fs::read(support::guest("compose-greeter")).expect("greeter");
     let digest = hex::encode(Sha256::digest(&greeter));
-    let app = composed_app(&support::servers::serve_bytes(greeter, 1), &digest);
+    let upstream = support::servers::Upstream::start();
+    let app = composed_app(
+        &support::servers::serve_bytes(greeter, 1),
+        &digest,
+        upstream.port,
+    );
     let gyre = Gyre::up(&app, &[]);
 
     // Inheriting nothing, the greeter's variable read is the interface's
@@ -106,6 +113,32 @@ fn dependencies_and_middleware_reach_only_what_they_inherit() {
     let stopped = gyre.get("/all/stop");
     assert_eq!(stopped.status, 403);
     assert_eq!(all_values(&stopped, "x-middleware"), ["outer"]);
+
+    // Outbound HTTP follows the same rule: only the inner middleware
+    // inherits the component's allow-list, and inheriting never widens it.
+    let allowed = format!("http://127.0.0.1:{}/x", upstream.port);
+    let elsewhere = format!("http://127.0.0.1:{}/x", support::servers::free_port());
+    for (path, url, wanted) in [
+        (
+            "/all/fetch-outer",
+            &allowed,
+            "refused ErrorCode_HttpRequestDenied",
+        ),
+        ("/all/fetch-inner", &allowed, "fetched 200"),
+        (
+            "/all/fetch-inner",
+            &elsewhere,
+            "refused ErrorCode_HttpRequestDenied",
+        ),
+    ] {
+        let fetched = gyre.get(&format!("{path}?url={url}"));
+        assert_eq!(
+            (fetched.status, fetched.header("x-fetch")),
+            (200, Some(wanted)),
+            "{path} {url}\n{}",
+            gyre.stderr()
+        );
+    }
 
     // The primary's own routes still answer through the composition.
     assert_eq!(gyre.get("/plain/nowhere").status, 404);

@@ -118,30 +118,6 @@ const INTERFACES: &[(&str, Capability)] = &[
     ("wasi:config/store", Capability::Variables),
 ];
 
-/// Capability interfaces whose functions take or return resources of an
-/// interface every component shares (`preopens` returns
-/// `wasi:filesystem/types.descriptor`, outbound HTTP takes
-/// `wasi:http/types` requests, WASI 0.2 socket constructors return
-/// `wasi:sockets/network` sockets). A stand-in for them would have to link
-/// the host's own resource types, which Gyre does not do yet, so a
-/// dependency still shares these with its parent: its outbound HTTP,
-/// sockets and files are checked against the parent's grants.
-pub const NOT_SEPARATED: &[&str] = &[
-    "wasi:filesystem/preopens",
-    "wasi:http/outgoing-handler",
-    "wasi:http/client",
-    "wasi:sockets/tcp-create-socket",
-    "wasi:sockets/udp-create-socket",
-    "wasi:sockets/ip-name-lookup@0.2",
-];
-
-fn not_separated(name: &str) -> bool {
-    NOT_SEPARATED.iter().any(|prefix| {
-        name.strip_prefix(prefix)
-            .is_some_and(|rest| rest.is_empty() || rest.starts_with('@') || rest.starts_with('.'))
-    })
-}
-
 /// The namespace denied imports are renamed into.
 pub const DENIED_NAMESPACE: &str = "gyre-denied";
 
@@ -204,10 +180,8 @@ impl Inherit {
     }
 
     /// Whether an import of `name` is renamed away from the parent's.
-    /// Interfaces that hand out resources of a shared interface are not
-    /// separated yet (see [`NOT_SEPARATED`]).
     pub fn denies(self, name: &str) -> bool {
-        !not_separated(name) && capability_of(name).is_some_and(|c| !self.includes(c))
+        capability_of(name).is_some_and(|c| !self.includes(c))
     }
 
     pub(crate) fn bits(self) -> u8 {
@@ -266,9 +240,21 @@ mod tests {
         assert!(!inherit.denies("fermyon:spin/variables@2.0.0"));
         assert!(inherit.denies("fermyon:spin/key-value@2.0.0"));
         assert!(!Inherit::all().denies("wasi:cli/environment@0.2.0"));
-        assert!(Inherit::NONE.denies("wasi:sockets/ip-name-lookup@0.3.0"));
-        assert!(!Inherit::NONE.denies("wasi:sockets/ip-name-lookup@0.2.9"));
-        assert!(!Inherit::NONE.denies("wasi:http/client@0.3.0"));
+        for denied in [
+            "wasi:sockets/ip-name-lookup@0.3.0",
+            "wasi:sockets/ip-name-lookup@0.2.9",
+            "wasi:http/client@0.3.0",
+            "wasi:http/outgoing-handler@0.2.6",
+            "wasi:filesystem/preopens@0.2.0",
+        ] {
+            assert!(Inherit::NONE.denies(denied), "{denied}");
+            let outbound: Inherit = [Capability::AllowedOutboundHosts].into_iter().collect();
+            assert_eq!(
+                outbound.denies(denied),
+                denied.contains("preopens"),
+                "{denied}"
+            );
+        }
         assert_eq!(inherit.names(), ["variables"]);
         assert_eq!(
             Capability::from_manifest_name("key_value_stores"),

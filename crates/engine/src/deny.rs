@@ -9,13 +9,13 @@
 //! error they already handle, as with Spin's deny adapter; only a function
 //! whose every answer needs a resource traps, with the message.
 
-use anyhow::Result;
+use anyhow::{Result, anyhow};
 use gyre_compose::grants::{DENIED_NAMESPACE, undenied};
 use wasmtime::component::types::{ComponentItem, Type};
-use wasmtime::component::{Component, Linker, Val};
+use wasmtime::component::{Component, Linker, LinkerInstance, Resource, ResourceType, Val};
 
 use crate::host::HostState;
-use crate::stubs::define_stand_in;
+use crate::stubs::{define_stand_in, stub_resource};
 
 /// Error cases chosen first, in this order: the interface's own word for
 /// "denied", then its catch-all.
@@ -37,6 +37,7 @@ pub(crate) fn link_denied_imports(
 ) -> Result<Vec<String>> {
     let mut denied = Vec::new();
     let mut defined = std::collections::HashSet::new();
+    let shared = shared_resources(engine, component);
     for (name, item) in component.component_type().imports(engine) {
         if !name.starts_with(DENIED_NAMESPACE) {
             continue;
@@ -54,17 +55,129 @@ pub(crate) fn link_denied_imports(
             capability.manifest_name()
         );
         let item: ComponentItem = item.ty.clone();
-        define_stand_in(linker, engine, name, &item, true, move |qualified, ty| {
-            ty.results()
-                .map(|result| {
-                    denial(&result, &message)
-                        .ok_or_else(|| wasmtime::format_err!("{message} (called `{qualified}`)"))
-                })
-                .collect()
-        })?;
+        let wasi = WasiRelease::of(&original);
+        let define_resource = |inst: &mut LinkerInstance<'_, HostState>,
+                               export: &str,
+                               ty: ResourceType| {
+            if shared.contains(&ty) {
+                host_resource(inst, export, wasi).ok_or_else(|| {
+                    anyhow!(
+                        "`{original}` uses the resource `{export}` of another interface, which Gyre \
+                         cannot link to a denied import yet"
+                    )
+                })?
+            } else {
+                stub_resource(inst, export, ty)
+            }
+        };
+        define_stand_in(
+            linker,
+            engine,
+            name,
+            &item,
+            define_resource,
+            move |qualified, ty| {
+                ty.results()
+                    .map(|result| {
+                        denial(&result, &message).ok_or_else(|| {
+                            wasmtime::format_err!("{message} (called `{qualified}`)")
+                        })
+                    })
+                    .collect()
+            },
+        )?;
         denied.push(original);
     }
     Ok(denied)
+}
+
+/// The resources of every import that is not denied: a denied interface
+/// that `use`s one of them (`preopens` returns `types.descriptor`) must
+/// link it as the host's own type.
+fn shared_resources(engine: &wasmtime::Engine, component: &Component) -> Vec<ResourceType> {
+    let mut shared = Vec::new();
+    for (name, item) in component.component_type().imports(engine) {
+        if name.starts_with(DENIED_NAMESPACE) {
+            continue;
+        }
+        if let ComponentItem::ComponentInstance(instance) = &item.ty {
+            for (_, export) in instance.exports(engine) {
+                if let ComponentItem::Resource(ty) = export.ty {
+                    shared.push(ty);
+                }
+            }
+        }
+    }
+    shared
+}
+
+/// Which WASI release an interface belongs to: resources of the same name
+/// are different host types in each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WasiRelease {
+    P2,
+    P3,
+    Other,
+}
+
+impl WasiRelease {
+    fn of(interface: &str) -> WasiRelease {
+        match interface.split_once('@') {
+            Some((base, version)) if base.starts_with("wasi:") && version.starts_with("0.2.") => {
+                WasiRelease::P2
+            }
+            Some((base, version)) if base.starts_with("wasi:") && version.starts_with("0.3.") => {
+                WasiRelease::P3
+            }
+            _ => WasiRelease::Other,
+        }
+    }
+}
+
+/// Defines `export` as the host type Wasmtime's WASI implementation uses
+/// for the resource of that name (the one the linker already holds for the
+/// interface that defines it), or `None` for a resource a denied WASI
+/// interface cannot `use`. The destructor is the implementation's
+/// (delete from the table), though the component drops such values through
+/// the defining interface.
+fn host_resource(
+    inst: &mut LinkerInstance<'_, HostState>,
+    export: &str,
+    release: WasiRelease,
+) -> Option<Result<()>> {
+    fn alias<T: Send + 'static>(
+        inst: &mut LinkerInstance<'_, HostState>,
+        export: &str,
+    ) -> Result<()> {
+        inst.resource(export, ResourceType::host::<T>(), |mut store, rep| {
+            store.data_mut().table.delete(Resource::<T>::new_own(rep))?;
+            Ok(())
+        })?;
+        Ok(())
+    }
+    use wasmtime_wasi_http::{RequestOptions, p2::types as http2, p3 as http3};
+    Some(match (release, export) {
+        (WasiRelease::P2 | WasiRelease::P3, "descriptor") => {
+            alias::<wasmtime_wasi::filesystem::Descriptor>(inst, export)
+        }
+        (WasiRelease::P2, "pollable") => alias::<wasmtime_wasi::p2::DynPollable>(inst, export),
+        (WasiRelease::P2, "network") => alias::<wasmtime_wasi::p2::Network>(inst, export),
+        (WasiRelease::P2, "tcp-socket") => alias::<wasmtime_wasi::p2::TcpSocket>(inst, export),
+        (WasiRelease::P2, "udp-socket") => alias::<wasmtime_wasi::p2::UdpSocket>(inst, export),
+        (WasiRelease::P2, "outgoing-request") => alias::<http2::HostOutgoingRequest>(inst, export),
+        (WasiRelease::P2, "request-options") => alias::<RequestOptions>(inst, export),
+        (WasiRelease::P2, "future-incoming-response") => {
+            alias::<http2::HostFutureIncomingResponse>(inst, export)
+        }
+        (WasiRelease::P3, "request") => alias::<http3::Request>(inst, export),
+        (WasiRelease::P3, "response") => alias::<http3::Response>(inst, export),
+        (WasiRelease::P3, "request-options") => {
+            alias::<http3::MaybeMutable<RequestOptions>>(inst, export)
+        }
+        (WasiRelease::P3, "tcp-socket") => alias::<wasmtime_wasi::sockets::TcpSocket>(inst, export),
+        (WasiRelease::P3, "udp-socket") => alias::<wasmtime_wasi::sockets::UdpSocket>(inst, export),
+        _ => return None,
+    })
 }
 
 /// The "denied" value of type `ty`, or `None` when it has none (a

@@ -22,7 +22,7 @@ use crate::componentize;
 
 /// Bumped whenever preparation changes its output for the same input, so
 /// compiled code cached from the old output is not loaded.
-pub(crate) const PREPARATION_VERSION: u32 = 3;
+pub(crate) const PREPARATION_VERSION: u32 = 4;
 
 /// A component's bytes, prepared on first use.
 pub(crate) struct Prepared<'a> {

@@ -12,7 +12,7 @@
 
 use anyhow::{Result, anyhow, bail};
 use wasmtime::component::types::ComponentItem;
-use wasmtime::component::{Component, Linker, ResourceType, Val, types};
+use wasmtime::component::{Component, Linker, LinkerInstance, ResourceType, Val, types};
 
 use crate::host::HostState;
 
@@ -79,22 +79,33 @@ fn stub_import(
     name: &str,
     item: &ComponentItem,
 ) -> Result<bool> {
-    define_stand_in(linker, engine, name, item, true, |qualified, _| {
+    define_stand_in(linker, engine, name, item, stub_resource, |qualified, _| {
         Err(unsupported(qualified))
     })
 }
 
-/// Defines every function (and resource) of the import `name` as a
-/// stand-in whose results `answer` gives (from the function's qualified
-/// name, `iface#func`, and its type), sync or async as the import is.
-/// Resources are defined only with `define_resources`. Returns whether it
-/// defined any function or resource.
+/// Defines resource `export` of a stand-in as a resource of its own: no
+/// value of it ever exists, since nothing in the stand-in makes one.
+pub(crate) fn stub_resource(
+    inst: &mut LinkerInstance<'_, HostState>,
+    export: &str,
+    _ty: ResourceType,
+) -> Result<()> {
+    inst.resource(export, ResourceType::host::<StubResource>(), |_, _| Ok(()))?;
+    Ok(())
+}
+
+/// Defines every function and resource of the import `name` as a
+/// stand-in: functions whose results `answer` gives (from the function's
+/// qualified name, `iface#func`, and its type), sync or async as the import
+/// is; resources as `define_resource` says (given the resource's type in
+/// the component). Returns whether it defined any function or resource.
 pub(crate) fn define_stand_in(
     linker: &mut Linker<HostState>,
     engine: &wasmtime::Engine,
     name: &str,
     item: &ComponentItem,
-    define_resources: bool,
+    define_resource: impl Fn(&mut LinkerInstance<'_, HostState>, &str, ResourceType) -> Result<()>,
     answer: impl Fn(&str, &types::ComponentFunc) -> wasmtime::Result<Vec<Val>>
     + Clone
     + Send
@@ -140,8 +151,8 @@ pub(crate) fn define_stand_in(
                         define_func(&mut inst, export, qualified, &func, answer.clone())?;
                         provides_anything = true;
                     }
-                    ComponentItem::Resource(_) if define_resources => {
-                        inst.resource(export, ResourceType::host::<StubResource>(), |_, _| Ok(()))?;
+                    ComponentItem::Resource(ty) => {
+                        define_resource(&mut inst, export, ty)?;
                         provides_anything = true;
                     }
                     _ => {}
