@@ -161,6 +161,8 @@ wat_component() { # wat_component APP WATFILE OUT [--core-only]
 build_hello() { wat_component hello-wat hello.wat "$1"; }
 build_sink() { wat_component sink-wat sink.wat "$1"; }
 build_core() { wat_component core-module logger.wat "$1" --core-only; }
+# A Spin 1.x module: plain core Wasm in the old ABI, no component type.
+build_spin1() { wasm_tools parse "$HERE/spin1/spin1.wat" -o "$1"; }
 
 build_spin_inbound() {
   local tmp; tmp="$(mktemp -d)"
@@ -216,7 +218,7 @@ build_wagi() {
   clang-14 --target=wasm32-wasi --sysroot=/usr -O2 "$HERE/wagi-c/wagi.c" -o "$1"
 }
 
-ALL=(hello-wat sink-wat core-module spin-inbound spin-send wagi-c py5-http py5-state py4-http py4-state py3-http py3-state js-http js-state py5-redis py3-redis py5-db py3-db py5-hostile py3-hostile compose-primary compose-outer compose-inner compose-greeter)
+ALL=(hello-wat sink-wat core-module spin-inbound spin-send wagi-c py5-http py5-state py4-http py4-state py3-http py3-state js-http js-state py5-redis py3-redis py5-db py3-db py5-hostile py3-hostile compose-primary compose-outer compose-inner compose-greeter spin1)
 WANT=("$@")
 [[ ${#WANT[@]} -gt 0 ]] || WANT=("${ALL[@]}")
 
@@ -232,6 +234,7 @@ for name in "${WANT[@]}"; do
     compose-outer) cached compose-outer "$PY5_PKGS" build_compose_outer compose ;;
     compose-inner) cached compose-inner "$PY5_PKGS" build_compose_inner compose ;;
     compose-greeter) cached compose-greeter "wasm-tools-1.262" build_compose_greeter compose ;;
+    spin1) cached spin1 "wasm-tools-1.262" build_spin1 ;;
     py5-http) cached py5-http "$PY5_PKGS" build_py5 ;;
     py5-state) cached py5-state "$PY5_PKGS" build_py5_state ;;
     py4-http) cached py4-http "$PY4_PKGS" build_py4 py5-http ;;

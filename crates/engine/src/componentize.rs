@@ -3,7 +3,9 @@
 //! A module with a `component-type` custom section (what wit-bindgen emits)
 //! is encoded with the WASI preview1 *reactor* adapter; a plain preview1
 //! command (a `_start` export and no wit-bindgen traces, such as a WAGI
-//! module) gets the *command* adapter and so exports `wasi:cli/run`.
+//! module) gets the *command* adapter and so exports `wasi:cli/run`; a
+//! Spin 1.x module (`handle-http-request` without component type) is
+//! adapted by [`crate::spin1`].
 
 use anyhow::{Context as _, Result, bail};
 use wasi_preview1_component_adapter_provider::{
@@ -40,7 +42,7 @@ fn inspect(bytes: &[u8]) -> Result<ModuleShape> {
                     let export = export?;
                     match export.name {
                         "_start" => shape.exports_start = true,
-                        "handle-http-request" | "handle-redis-message" => {
+                        name if crate::spin1::is_handler_export(name) => {
                             shape.legacy_spin_exports = true
                         }
                         _ => {}
@@ -63,10 +65,8 @@ fn inspect(bytes: &[u8]) -> Result<ModuleShape> {
 pub(crate) fn componentize(bytes: &[u8]) -> Result<Vec<u8>> {
     let shape = inspect(bytes)?;
     if shape.legacy_spin_exports && !shape.has_component_type {
-        bail!(
-            "this module uses the Spin 1.x ABI (`handle-http-request` without component type \
-             information), which Gyre does not run; rebuild it with a current Spin SDK"
-        );
+        return crate::spin1::adapt(bytes)
+            .context("cannot adapt this Spin 1.x module (`handle-http-request` ABI)");
     }
     if !shape.has_component_type && !shape.exports_start {
         bail!(

@@ -29,6 +29,7 @@ mod host;
 mod limits;
 mod output;
 mod prepare;
+mod spin1;
 mod stubs;
 
 use std::path::PathBuf;

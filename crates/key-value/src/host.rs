@@ -28,7 +28,7 @@ mod bindings {
             default: async,
         },
         with: {
-            "fermyon:spin/key-value.store": crate::host::Store,
+            "fermyon:spin/key-value@2.0.0.store": crate::host::Store,
             "spin:key-value/key-value.store": crate::host::Store,
             "wasi:keyvalue/store.bucket": crate::host::Store,
             "wasi:keyvalue/atomics.cas": crate::host::Cas,
@@ -36,7 +36,8 @@ mod bindings {
     });
 }
 
-use bindings::fermyon::spin::key_value as v2;
+use bindings::fermyon::spin::key_value as unversioned;
+use bindings::fermyon::spin2_0_0::key_value as v2;
 use bindings::spin::key_value::key_value as v3;
 use bindings::wasi::keyvalue::{atomics, batch, store as wasi_store};
 
@@ -72,6 +73,7 @@ fn view(host: &mut HostState) -> KvView<'_> {
 
 pub(crate) fn bind(linker: &mut Linker<HostState>) -> Result<()> {
     v2::add_to_linker::<_, KeyValue>(linker, view)?;
+    unversioned::add_to_linker::<_, KeyValue>(linker, view)?;
     // Spin 3+ interfaces have `async func`s, for the concurrent engine only.
     if gyre_engine::supports_concurrency(linker) {
         v3::add_to_linker::<_, KeyValue>(linker, view)?;
@@ -198,6 +200,77 @@ impl v2::HostStore for KvView<'_> {
 
     async fn drop(&mut self, store: Resource<Store>) -> wasmtime::Result<()> {
         self.close(store)
+    }
+}
+
+// fermyon:spin/key-value (Spin 1.x): a store is the table index of the
+// same `Store` the versioned interfaces hold as a resource.
+
+impl From<HostError> for unversioned::Error {
+    fn from(e: HostError) -> Self {
+        match e {
+            HostError::Open(OpenError::AccessDenied) => unversioned::Error::AccessDenied,
+            HostError::Open(OpenError::NoSuchStore) => unversioned::Error::NoSuchStore,
+            HostError::Open(OpenError::TableFull) => unversioned::Error::StoreTableFull,
+            HostError::Other(message) => unversioned::Error::Io(message),
+        }
+    }
+}
+
+impl KvView<'_> {
+    /// The backend of handle `store`, if it names an open store.
+    fn backend_of_handle(&self, store: u32) -> Result<Arc<Backend>, unversioned::Error> {
+        self.table
+            .get(&Resource::<Store>::new_borrow(store))
+            .map(|s| s.backend.clone())
+            .map_err(|_| unversioned::Error::InvalidStore)
+    }
+}
+
+impl unversioned::Host for KvView<'_> {
+    async fn open(&mut self, name: String) -> Result<u32, unversioned::Error> {
+        Ok(KvView::open(self, &name)?.rep())
+    }
+
+    async fn get(&mut self, store: u32, key: String) -> Result<Vec<u8>, unversioned::Error> {
+        let backend = self.backend_of_handle(store)?;
+        backend
+            .get(key)
+            .await
+            .map_err(HostError::from)?
+            .ok_or(unversioned::Error::NoSuchKey)
+    }
+
+    async fn set(
+        &mut self,
+        store: u32,
+        key: String,
+        value: Vec<u8>,
+    ) -> Result<(), unversioned::Error> {
+        let backend = self.backend_of_handle(store)?;
+        Ok(backend.set(key, value).await.map_err(HostError::from)?)
+    }
+
+    async fn delete(&mut self, store: u32, key: String) -> Result<(), unversioned::Error> {
+        let backend = self.backend_of_handle(store)?;
+        Ok(backend.delete(key).await.map_err(HostError::from)?)
+    }
+
+    async fn exists(&mut self, store: u32, key: String) -> Result<bool, unversioned::Error> {
+        let backend = self.backend_of_handle(store)?;
+        Ok(backend.exists(key).await.map_err(HostError::from)?)
+    }
+
+    async fn get_keys(&mut self, store: u32) -> Result<Vec<String>, unversioned::Error> {
+        let backend = self.backend_of_handle(store)?;
+        Ok(backend.keys().await.map_err(HostError::from)?)
+    }
+
+    async fn close(&mut self, store: u32) {
+        // Closing a handle that is not an open store does nothing, as in Spin.
+        if self.backend_of_handle(store).is_ok() {
+            let _ = KvView::close(self, Resource::new_own(store));
+        }
     }
 }
 

@@ -17,7 +17,8 @@ mod bindings {
     });
 }
 
-use bindings::fermyon::spin::variables as v2;
+use bindings::fermyon::spin::config as unversioned;
+use bindings::fermyon::spin2_0_0::variables as v2;
 use bindings::spin::variables::variables as v3;
 use bindings::wasi::config::store as wasi_config;
 
@@ -34,6 +35,7 @@ fn state(host: &mut HostState) -> &mut VariablesState {
 
 pub(crate) fn bind(linker: &mut Linker<HostState>) -> Result<()> {
     v2::add_to_linker::<_, Variables>(linker, state)?;
+    unversioned::add_to_linker::<_, Variables>(linker, state)?;
     // Spin 3+ interfaces have `async func`s, for the concurrent engine only.
     if gyre_engine::supports_concurrency(linker) {
         v3::add_to_linker::<_, Variables>(linker, state)?;
@@ -87,6 +89,22 @@ impl<T> v3::HostWithStore<T> for Variables {
 }
 
 impl v3::Host for &mut VariablesState {}
+
+/// Spin 1.x's `get-config`: an invalid name is `invalid-key`, an undefined
+/// one `provider`, as in Spin.
+impl unversioned::Host for &mut VariablesState {
+    async fn get_config(&mut self, key: String) -> Result<String, unversioned::Error> {
+        get(self, &key).await.map_err(|e| {
+            log_provider_failure(&e);
+            match e {
+                e @ ResolveError::InvalidName(_) => unversioned::Error::InvalidKey(e.to_string()),
+                e @ (ResolveError::Undefined(_) | ResolveError::Provider { .. }) => {
+                    unversioned::Error::Provider(e.to_string())
+                }
+            }
+        })
+    }
+}
 
 impl wasi_config::Host for &mut VariablesState {
     async fn get(&mut self, key: String) -> Result<Option<String>, wasi_config::Error> {
