@@ -1,15 +1,15 @@
 //! Spin 1.x modules (core Wasm in the `handle-http-request` ABI of the
 //! Spin 0.x/1.x SDKs) adapted at load: the HTTP handler, WASI output,
-//! `spin-config`, `key-value` and `wasi-outbound-http` under their old
-//! names, each within the component's grants; a module using an interface
+//! `spin-config`, `key-value`, `outbound-redis` and `wasi-outbound-http`
+//! under their old names, each within the component's grants; a module using an interface
 //! Gyre does not adapt is a load error naming it.
 
 mod support;
 
-use support::servers::Upstream;
+use support::servers::{RedisServer, Upstream};
 use support::{Gyre, TestApp, up_fails};
 
-fn app(upstream: u16) -> TestApp {
+fn app(upstream: u16, redis: u16) -> TestApp {
     TestApp::new(&format!(
         r#"
 spin_manifest_version = 2
@@ -24,7 +24,7 @@ component = "granted"
 [component.granted]
 source = "{{guest:spin1}}"
 key_value_stores = ["default"]
-allowed_outbound_hosts = ["http://127.0.0.1:{upstream}"]
+allowed_outbound_hosts = ["http://127.0.0.1:{upstream}", "redis://127.0.0.1:{redis}"]
 variables = {{ greeting = "{{{{ greeting }}}}" }}
 
 [[trigger.http]]
@@ -39,9 +39,11 @@ source = "{{guest:spin1}}"
 #[test]
 fn a_spin1_module_serves_with_its_grants_and_only_those() {
     let upstream = Upstream::start();
-    let app = app(upstream.port);
+    let redis = RedisServer::start();
+    let app = app(upstream.port, redis.port);
     let gyre = Gyre::up(&app, &[]);
     let allowed = format!("http://127.0.0.1:{}/from-upstream", upstream.port);
+    let redis_url = redis.url();
 
     // (method, path, body, status, body wanted: exact, or a prefix with `…`)
     let cases: &[(&str, &str, &str, u16, &str)] = &[
@@ -61,6 +63,13 @@ fn a_spin1_module_serves_with_its_grants_and_only_those() {
             "stored through the old ABI",
         ),
         ("POST", "/granted/outbound", &allowed, 200, "…"),
+        (
+            "POST",
+            "/granted/redis",
+            &redis_url,
+            200,
+            "from a Spin 1.x module",
+        ),
         ("GET", "/granted/nowhere", "", 404, ""),
         // Without grants: Spin 1.x's own errors (`provider`, `access-denied`,
         // `destination-not-allowed`), never a trap.
@@ -73,6 +82,7 @@ fn a_spin1_module_serves_with_its_grants_and_only_those() {
         ),
         ("POST", "/bare/kv", "x", 500, "error 2"),
         ("POST", "/bare/outbound", &allowed, 500, "error 1"),
+        ("POST", "/bare/redis", &redis_url, 500, "error 1"),
     ];
     for (method, path, body, status, wanted) in cases {
         let response = support::request(method, &gyre.url(path), &[], Some(body.as_bytes()));
@@ -93,8 +103,10 @@ fn a_spin1_module_serves_with_its_grants_and_only_those() {
             "{path}: the module's header"
         );
     }
-    // The upstream saw the module's GET.
+    // The upstream saw the module's GET, Redis its SET.
     assert!(upstream.connections() >= 1);
+    let stored = redis.command(&["GET", "spin1"]);
+    assert!(stored.contains("from a Spin 1.x module"), "{stored:?}");
 
     // WASI output goes where any component's does.
     let stdout = std::fs::read_to_string(app.path().join(".spin/logs/granted_stdout.txt"))

@@ -30,13 +30,14 @@ mod bindings {
             default: async,
         },
         with: {
-            "fermyon:spin/redis.connection": crate::host::Connection,
+            "fermyon:spin/redis@2.0.0.connection": crate::host::Connection,
             "spin:redis/redis.connection": crate::host::Connection,
         },
     });
 }
 
-use bindings::fermyon::spin::redis as v2;
+use bindings::fermyon::spin::redis as unversioned;
+use bindings::fermyon::spin2_0_0::redis as v2;
 use bindings::spin::redis::redis as v3;
 
 /// An open connection, as a guest holds it: a handle on the app's shared
@@ -64,6 +65,7 @@ fn view(host: &mut HostState) -> RedisView<'_> {
 
 pub(crate) fn bind(linker: &mut Linker<HostState>) -> Result<()> {
     v2::add_to_linker::<_, Redis>(linker, view)?;
+    unversioned::add_to_linker::<_, Redis>(linker, view)?;
     // Spin 3+ interfaces have `async func`s, for the concurrent engine only.
     if gyre_engine::supports_concurrency(linker) {
         v3::add_to_linker::<_, Redis>(linker, view)?;
@@ -272,19 +274,9 @@ async fn connect(
     })
 }
 
-macro_rules! version_types {
+/// `execute`'s parameters and results, the same in every version.
+macro_rules! value_types {
     ($m:ident) => {
-        impl From<HostError> for $m::Error {
-            fn from(e: HostError) -> Self {
-                match e {
-                    HostError::InvalidAddress => $m::Error::InvalidAddress,
-                    HostError::TooManyConnections => $m::Error::TooManyConnections,
-                    HostError::TypeError => $m::Error::TypeError,
-                    HostError::Other(m) => $m::Error::Other(m),
-                }
-            }
-        }
-
         impl From<$m::RedisParameter> for Param {
             fn from(p: $m::RedisParameter) -> Self {
                 match p {
@@ -306,8 +298,134 @@ macro_rules! version_types {
         }
     };
 }
+
+/// Every version but Spin 1.x's: errors with detail, and the value types.
+macro_rules! version_types {
+    ($m:ident) => {
+        impl From<HostError> for $m::Error {
+            fn from(e: HostError) -> Self {
+                match e {
+                    HostError::InvalidAddress => $m::Error::InvalidAddress,
+                    HostError::TooManyConnections => $m::Error::TooManyConnections,
+                    HostError::TypeError => $m::Error::TypeError,
+                    HostError::Other(m) => $m::Error::Other(m),
+                }
+            }
+        }
+        value_types!($m);
+    };
+}
 version_types!(v2);
 version_types!(v3);
+
+// fermyon:spin/redis (Spin 1.x): the address on every call, the app's
+// shared connection to it, and an error that says nothing (logged here).
+
+impl From<HostError> for unversioned::Error {
+    fn from(e: HostError) -> Self {
+        match e {
+            // Already logged with the allow-list it failed.
+            HostError::InvalidAddress => {}
+            HostError::TooManyConnections => tracing::warn!("outbound Redis: too many connections"),
+            HostError::TypeError => tracing::warn!("outbound Redis: a value of the wrong type"),
+            HostError::Other(message) => tracing::warn!("outbound Redis: {message}"),
+        }
+        unversioned::Error::Error
+    }
+}
+
+value_types!(unversioned);
+
+impl RedisView<'_> {
+    /// The operations on the app's connection to `address`, for one call.
+    async fn ops_at(&mut self, address: &str) -> Result<Ops, HostError> {
+        let (component, address) = self.begin_open(address)?;
+        Ok(Ops(connect(&component, &address).await?))
+    }
+}
+
+impl unversioned::Host for RedisView<'_> {
+    async fn publish(
+        &mut self,
+        address: String,
+        channel: String,
+        payload: Vec<u8>,
+    ) -> Result<(), unversioned::Error> {
+        Ok(self
+            .ops_at(&address)
+            .await?
+            .publish(channel, payload)
+            .await?)
+    }
+
+    async fn get(&mut self, address: String, key: String) -> Result<Vec<u8>, unversioned::Error> {
+        // A missing key is an empty payload, as in Spin 1.x.
+        Ok(self
+            .ops_at(&address)
+            .await?
+            .get(key)
+            .await?
+            .unwrap_or_default())
+    }
+
+    async fn set(
+        &mut self,
+        address: String,
+        key: String,
+        value: Vec<u8>,
+    ) -> Result<(), unversioned::Error> {
+        Ok(self.ops_at(&address).await?.set(key, value).await?)
+    }
+
+    async fn incr(&mut self, address: String, key: String) -> Result<i64, unversioned::Error> {
+        Ok(self.ops_at(&address).await?.incr(key).await?)
+    }
+
+    async fn del(&mut self, address: String, keys: Vec<String>) -> Result<i64, unversioned::Error> {
+        Ok(self.ops_at(&address).await?.del(keys).await?.into())
+    }
+
+    async fn sadd(
+        &mut self,
+        address: String,
+        key: String,
+        values: Vec<String>,
+    ) -> Result<i64, unversioned::Error> {
+        Ok(self.ops_at(&address).await?.sadd(key, values).await?.into())
+    }
+
+    async fn smembers(
+        &mut self,
+        address: String,
+        key: String,
+    ) -> Result<Vec<String>, unversioned::Error> {
+        Ok(self.ops_at(&address).await?.smembers(key).await?)
+    }
+
+    async fn srem(
+        &mut self,
+        address: String,
+        key: String,
+        values: Vec<String>,
+    ) -> Result<i64, unversioned::Error> {
+        Ok(self.ops_at(&address).await?.srem(key, values).await?.into())
+    }
+
+    async fn execute(
+        &mut self,
+        address: String,
+        command: String,
+        arguments: Vec<unversioned::RedisParameter>,
+    ) -> Result<Vec<unversioned::RedisResult>, unversioned::Error> {
+        let arguments = arguments.into_iter().map(Param::from).collect();
+        let replies = self
+            .ops_at(&address)
+            .await?
+            .execute(command, arguments)
+            .await?;
+        Ok(replies.into_iter().map(Into::into).collect())
+    }
+}
 
 impl v2::Host for RedisView<'_> {}
 

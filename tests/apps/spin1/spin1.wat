@@ -10,6 +10,8 @@
 ;;   GET  /config    -> 200 the `greeting` config value, or 500 "error N: MESSAGE"
 ;;   POST /kv        -> opens store "default", sets "key" to the body, answers
 ;;                      what get("key") returns (or 500 "error N")
+;;   POST /redis     -> sets "spin1" at the Redis address in the body, answers
+;;                      what get("spin1") returns (or 500 "error 1")
 ;;   POST /outbound  -> GETs the URL in the body; answers its status and body
 ;;                      (or 500 "error N", N the http-error case)
 ;;   otherwise       -> 404
@@ -21,6 +23,8 @@
   (import "key-value" "open" (func $kv_open (param i32 i32 i32)))
   (import "key-value" "set" (func $kv_set (param i32 i32 i32 i32 i32 i32)))
   (import "key-value" "get" (func $kv_get (param i32 i32 i32 i32)))
+  (import "outbound-redis" "set" (func $redis_set (param i32 i32 i32 i32 i32 i32 i32)))
+  (import "outbound-redis" "get" (func $redis_get (param i32 i32 i32 i32 i32)))
   (import "wasi-outbound-http" "request"
     (func $http_request (param i32 i32 i32 i32 i32 i32 i32 i32 i32 i32 i32)))
 
@@ -40,6 +44,9 @@
   (data (i32.const 432) "content-type")                        ;; 12 bytes
   (data (i32.const 448) "text/plain")                          ;; 10 bytes
   (data (i32.const 464) "error 0: ")                           ;; 9 bytes
+  (data (i32.const 480) "/redis")
+  (data (i32.const 496) "spin1")
+  (data (i32.const 512) "from a Spin 1.x module")              ;; 22 bytes
 
   (func (export "canonical_abi_realloc")
     (param $old i32) (param $old_len i32) (param $align i32) (param $new_len i32)
@@ -145,6 +152,20 @@
         (if (i32.load8_u (i32.const 8960))
           (then (return (call $fail (i32.load8_u (i32.const 8964)) (i32.const 0) (i32.const 0)))))
         (return (call $respond (i32.const 200) (i32.load (i32.const 8964)) (i32.load (i32.const 8968))))))
+
+    (if (call $is (local.get $uri) (local.get $uri_len) (i32.const 480) (i32.const 6))
+      (then
+        ;; result<_, error> at 9472, result<payload, error> at 9728
+        (call $redis_set (local.get $body) (local.get $body_len) (i32.const 496) (i32.const 5)
+          (i32.const 512) (i32.const 22) (i32.const 9472))
+        ;; (the error enum is one byte: its payload is at offset 1)
+        (if (i32.load8_u (i32.const 9472))
+          (then (return (call $fail (i32.load8_u (i32.const 9473)) (i32.const 0) (i32.const 0)))))
+        (call $redis_get (local.get $body) (local.get $body_len) (i32.const 496) (i32.const 5)
+          (i32.const 9728))
+        (if (i32.load8_u (i32.const 9728))
+          (then (return (call $fail (i32.load8_u (i32.const 9732)) (i32.const 0) (i32.const 0)))))
+        (return (call $respond (i32.const 200) (i32.load (i32.const 9732)) (i32.load (i32.const 9736))))))
 
     (if (call $is (local.get $uri) (local.get $uri_len) (i32.const 304) (i32.const 9))
       (then
