@@ -12,11 +12,14 @@ use gyre_manifest::{
 };
 
 use crate::source::{self, fetch_remote};
+use crate::{LoadOptions, PackageRef};
 
 /// Where an entry is written, for errors.
 struct Site<'a> {
     manifest: &'a Manifest,
     dependency: &'a ComponentDependency,
+    /// The dependency's key (middleware: empty).
+    key: &'a str,
     field: String,
 }
 
@@ -37,16 +40,17 @@ pub(crate) async fn resolve(
     dir: &Path,
     component: &Component,
     middleware: &[ComponentDependency],
-    download_cache: Option<&Path>,
+    options: &LoadOptions,
 ) -> Result<Composition> {
     let mut composition = Composition::default();
     for (key, dependency) in &component.dependencies {
         let site = Site {
             manifest,
             dependency,
+            key,
             field: format!("component.{}.dependencies.{key}", component.id),
         };
-        let (bytes, origin) = read(&site, dir, download_cache).await?;
+        let (bytes, origin) = read(&site, dir, options).await?;
         let export = match &dependency.source {
             Dependency::Package { export, .. }
             | Dependency::Local { export, .. }
@@ -70,9 +74,10 @@ pub(crate) async fn resolve(
         let site = Site {
             manifest,
             dependency,
+            key: "",
             field: format!("trigger.http.dependencies.middleware[{index}]"),
         };
-        let (bytes, origin) = read(&site, dir, download_cache).await?;
+        let (bytes, origin) = read(&site, dir, options).await?;
         composition.middleware.push(Piece {
             label: format!(
                 "middleware {} ({origin}, {})",
@@ -109,11 +114,7 @@ fn from_configuration(configuration: &InheritConfiguration) -> Inherit {
     }
 }
 
-async fn read(
-    site: &Site<'_>,
-    dir: &Path,
-    download_cache: Option<&Path>,
-) -> Result<(Arc<[u8]>, String)> {
+async fn read(site: &Site<'_>, dir: &Path, options: &LoadOptions) -> Result<(Arc<[u8]>, String)> {
     let manifest = site.manifest;
     match &site.dependency.source {
         Dependency::Local { path, .. } => {
@@ -127,7 +128,7 @@ async fn read(
             }
         }
         Dependency::Remote { url, digest, .. } => {
-            let bytes = fetch_remote(url, digest, download_cache)
+            let bytes = fetch_remote(url, digest, options.download_cache.as_deref())
                 .await
                 .map_err(|e| site.error(e.describe(url, digest)).with_help(e.help()))?;
             Ok((Arc::from(bytes), url.clone()))
@@ -157,7 +158,7 @@ async fn read(
                     ))
                     .into());
             }
-            let (bytes, origin) = source::read(manifest, dir, other, download_cache).await?;
+            let (bytes, origin) = source::read(manifest, dir, other, options).await?;
             Ok((Arc::from(bytes), format!("component `{id}`, {origin}")))
         }
         Dependency::Package {
@@ -166,21 +167,35 @@ async fn read(
             registry,
             ..
         } => {
-            let name = package.as_deref().unwrap_or("the package");
-            let registry = registry
-                .as_deref()
-                .map(|r| format!(" from {r}"))
-                .unwrap_or_default();
-            Err(site
-                .error(format!(
-                    "registry package dependencies ({name}@{version}{registry}) are not supported by Gyre yet"
-                ))
-                .with_help(
-                    "download the component and use `{ path = \"...\" }`, or `{ url = \"...\", digest = \"sha256:...\" }`",
-                )
-                .into())
+            let key = site.key;
+            let package = PackageRef {
+                package: match package {
+                    Some(package) => package.clone(),
+                    None => package_of_key(key),
+                },
+                version: version.clone(),
+                registry: registry.clone(),
+            };
+            let fetched = options.packages.fetch(&package).await.map_err(|e| {
+                site.error(format!("cannot fetch {package}: {e:#}"))
+                    .with_help(
+                        "check the package, version and registry; a plain-HTTP registry needs `-k` \
+                     (or GYRE_INSECURE_REGISTRIES)",
+                    )
+            })?;
+            Ok((Arc::from(fetched.wasm), fetched.origin))
         }
     }
+}
+
+/// The package a dependency key names: `ns:pkg/iface@1.0.0` → `ns:pkg`.
+fn package_of_key(key: &str) -> String {
+    let without_version = key.split('@').next().unwrap_or(key);
+    without_version
+        .split('/')
+        .next()
+        .unwrap_or(without_version)
+        .to_string()
 }
 
 /// The first field of `component` a dependency may not have.

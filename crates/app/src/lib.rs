@@ -8,6 +8,7 @@
 
 mod dependencies;
 mod files;
+mod packages;
 mod source;
 mod subset;
 
@@ -19,6 +20,7 @@ use gyre_manifest::{Component, Manifest, ManifestError};
 use indexmap::IndexMap;
 
 pub use gyre_manifest as manifest;
+pub use packages::{FetchedPackage, PackageFuture, PackageRef, PackageSource, Packages};
 
 /// How to load an application.
 #[derive(Debug, Clone, Default)]
@@ -33,6 +35,9 @@ pub struct LoadOptions {
     /// `-c/--component-id`: keep only these components and the triggers
     /// that run them (empty keeps everything).
     pub only_components: Vec<String>,
+    /// Fetches registry packages (`{ package, version }` sources and
+    /// dependencies); none makes them a load error saying so.
+    pub packages: Packages,
 }
 
 /// A loaded application.
@@ -139,16 +144,10 @@ pub async fn load(manifest_path: &Path, options: &LoadOptions) -> Result<App> {
             &dir,
             component,
             middleware.get(id.as_str()).copied().unwrap_or_default(),
-            options.download_cache.as_deref(),
+            options,
         )
         .await?;
-        let (wasm, wasm_origin) = source::read(
-            &manifest,
-            &dir,
-            component,
-            options.download_cache.as_deref(),
-        )
-        .await?;
+        let (wasm, wasm_origin) = source::read(&manifest, &dir, component, options).await?;
         let root_dir = if component.files.is_empty() {
             None
         } else {

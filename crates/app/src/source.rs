@@ -7,7 +7,7 @@ use gyre_manifest::{Component, ComponentSource, Manifest};
 use http_body_util::{BodyExt as _, Empty};
 use sha2::{Digest, Sha256};
 
-use crate::component_error;
+use crate::{LoadOptions, PackageRef, component_error};
 
 /// Largest remote source Gyre downloads.
 const MAX_DOWNLOAD_BYTES: usize = 512 << 20;
@@ -16,7 +16,7 @@ pub(crate) async fn read(
     manifest: &Manifest,
     dir: &Path,
     component: &Component,
-    download_cache: Option<&Path>,
+    options: &LoadOptions,
 ) -> Result<(Vec<u8>, String)> {
     match &component.source {
         ComponentSource::Local(path) => {
@@ -42,7 +42,7 @@ pub(crate) async fn read(
             }
         }
         ComponentSource::Remote { url, digest } => {
-            let bytes = fetch_remote(url, digest, download_cache)
+            let bytes = fetch_remote(url, digest, options.download_cache.as_deref())
                 .await
                 .map_err(|e| {
                     let field = match e {
@@ -62,18 +62,30 @@ pub(crate) async fn read(
             Ok((bytes, url.clone()))
         }
         ComponentSource::Registry {
-            package, version, ..
-        } => Err(component_error(
-            manifest,
-            component,
-            Some(component.source_span.clone()),
-            "source",
-            format!("registry package sources ({package}@{version}) are not supported yet"),
-        )
-        .with_help(
-            "download the component and point `source` at the file, or use `{ url, digest }`",
-        )
-        .into()),
+            package,
+            version,
+            registry,
+        } => {
+            let package = PackageRef {
+                package: package.clone(),
+                version: version.clone(),
+                registry: registry.clone(),
+            };
+            let fetched = options.packages.fetch(&package).await.map_err(|e| {
+                component_error(
+                    manifest,
+                    component,
+                    Some(component.source_span.clone()),
+                    "source",
+                    format!("cannot fetch {package}: {e:#}"),
+                )
+                .with_help(
+                    "check the package, version and registry; a plain-HTTP registry needs `-k` \
+                     (or GYRE_INSECURE_REGISTRIES)",
+                )
+            })?;
+            Ok((fetched.wasm, fetched.origin))
+        }
     }
 }
 

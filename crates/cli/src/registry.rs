@@ -54,6 +54,15 @@ impl RegistryFlags {
             .context("cannot find a cache directory: set HOME or GYRE_REGISTRY_CACHE_DIR")?;
         Ok(Cache::new(root))
     }
+
+    /// Registry packages (`{ package, version }` sources and dependencies)
+    /// for the app loader, through wasm-pkg's configuration and this cache.
+    pub(crate) fn packages(&self) -> Result<gyre_app::Packages> {
+        let config =
+            gyre_registry::PackageConfig::read(gyre_registry::PackageConfig::default_path())?;
+        let packages = gyre_registry::RegistryPackages::new(self.insecure, self.cache()?, config);
+        Ok(gyre_app::Packages(Some(std::sync::Arc::new(packages))))
+    }
 }
 
 #[derive(Args, Debug)]
@@ -142,6 +151,7 @@ async fn push(args: PushArgs) -> Result<()> {
         &gyre_app::LoadOptions {
             download_cache: gyre_engine::default_cache_dir().map(|d| d.with_file_name("downloads")),
             include_unused: true,
+            packages: args.flags.packages()?,
             ..Default::default()
         },
     )

@@ -402,6 +402,7 @@ async fn load_app(
             download_cache,
             include_unused: false,
             only_components: args.component_ids.clone(),
+            packages: args.registry.packages()?,
         },
     )
     .await?;

@@ -563,28 +563,134 @@ fn a_plain_wasm_package_runs_like_a_bare_wasm() {
     let registry = Registry::start();
     let home = Home::new();
     let wasm = std::fs::read(support::guest("hello-wat")).expect("guest");
-    // A package as `wkg publish` writes it: one application/wasm layer and
-    // a config of its own media type, pushed with the distribution API.
+    push_wasm_package(&registry, "pkg/hello", "1.0.0", &wasm);
+    let up = home.up(&format!("{}/pkg/hello:1.0.0", registry.addr()));
+    assert_eq!(up.get("/any/path").text(), "Hello, Gyre!\n");
+}
+
+/// Pushes `wasm` as a package as `wkg publish` writes one: one
+/// application/wasm layer and a config of its own media type, pushed with
+/// the distribution API.
+fn push_wasm_package(registry: &Registry, repository: &str, tag: &str, wasm: &[u8]) {
     let config = br#"{"architecture":"wasm","os":"wasip2"}"#;
-    for blob in [&wasm[..], &config[..]] {
-        upload_blob(&registry, "pkg/hello", blob);
+    for blob in [wasm, &config[..]] {
+        upload_blob(registry, repository, blob);
     }
     let manifest = serde_json::json!({
         "schemaVersion": 2,
         "mediaType": OCI_MANIFEST,
         "config": { "mediaType": "application/vnd.wasm.config.v0+json", "digest": sha256(config), "size": config.len() },
-        "layers": [{ "mediaType": "application/wasm", "digest": sha256(&wasm), "size": wasm.len() }],
+        "layers": [{ "mediaType": "application/wasm", "digest": sha256(wasm), "size": wasm.len() }],
     });
     support::agent()
         .put(&format!(
-            "http://{}/v2/pkg/hello/manifests/1.0.0",
+            "http://{}/v2/{repository}/manifests/{tag}",
             registry.addr()
         ))
         .set("content-type", OCI_MANIFEST)
         .send_bytes(manifest.to_string().as_bytes())
         .expect("put the manifest");
-    let up = home.up(&format!("{}/pkg/hello:1.0.0", registry.addr()));
-    assert_eq!(up.get("/any/path").text(), "Hello, Gyre!\n");
+}
+
+#[test]
+fn registry_packages_are_sources_and_dependencies() {
+    let registry = Registry::start();
+    let home = Home::new();
+    let hello = std::fs::read(support::guest("hello-wat")).expect("guest");
+    let greeter = std::fs::read(support::guest("compose-greeter")).expect("guest");
+    // `gyre:greeter` in three releases; `^1` must pick 1.2.0. Only 1.2.0 is
+    // the real greeter: picking another fails to compose.
+    push_wasm_package(&registry, "gyre/greeter", "1.0.0", &hello);
+    push_wasm_package(&registry, "gyre/greeter", "1.2.0", &greeter);
+    push_wasm_package(&registry, "gyre/greeter", "2.0.0", &hello);
+    push_wasm_package(&registry, "gyre/hello", "0.1.0", &hello);
+    // The `gyre` namespace's registry comes from wasm-pkg's config.
+    let config = home.dir.path().join("config/wasm-pkg/config.toml");
+    std::fs::create_dir_all(config.parent().expect("parent")).expect("mkdir");
+    std::fs::write(
+        &config,
+        format!("[namespace_registries]\ngyre = \"{}\"\n", registry.addr()),
+    )
+    .expect("write config");
+    let app = TestApp::new(&format!(
+        r#"spin_manifest_version = 2
+[application]
+name = "packages"
+[[trigger.http]]
+route = "/hello/..."
+component = "hello"
+[component.hello]
+source = {{ registry = "{registry}", package = "gyre:hello", version = "0.1.0" }}
+[[trigger.http]]
+route = "/greet/..."
+component = "greet"
+[component.greet]
+source = "{{guest:compose-primary}}"
+[component.greet.dependencies]
+"gyre:compose-test/greeting" = {{ package = "gyre:greeter", version = "^1" }}
+"#,
+        registry = registry.addr()
+    ));
+    let xdg = (
+        "XDG_CONFIG_HOME",
+        home.dir.path().join("config").display().to_string(),
+    );
+    let mut env = home.env();
+    env.push((xdg.0.to_string(), xdg.1.clone()));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let gyre = Gyre::up_with(&app, &["-k"], &env);
+    assert_eq!(gyre.get("/hello/x").text(), "Hello, Gyre!\n");
+    let greeting = gyre.get("/greet/greet?name=eve").text();
+    assert!(greeting.ends_with(", eve"), "{greeting}\n{}", gyre.stderr());
+    drop(gyre);
+
+    // Pushing it would lose the dependency: refused, nothing pushed.
+    let reference = format!("{}/team/packages:v1", registry.addr());
+    let push = home.run_with(
+        app.path(),
+        &["registry", "push", "-k", &reference],
+        &[(xdg.0, xdg.1.as_str())],
+    );
+    let stderr = String::from_utf8_lossy(&push.stderr);
+    assert_eq!(push.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("component `greet` has dependencies or middleware"),
+        "{stderr}"
+    );
+
+    // A release that does not exist is a load error at its line, with the
+    // tags there are.
+    let missing = TestApp::new(&format!(
+        r#"spin_manifest_version = 2
+[application]
+name = "missing"
+[[trigger.http]]
+route = "/..."
+component = "greet"
+[component.greet]
+source = "{{guest:compose-primary}}"
+[component.greet.dependencies]
+"gyre:compose-test/greeting" = {{ package = "gyre:greeter", version = "^3", registry = "{}" }}
+"#,
+        registry.addr()
+    ));
+    let output = gyre_command()
+        .current_dir(missing.path())
+        .args(["up", "--listen", "127.0.0.1:0", "-k"])
+        .envs(env.iter().copied())
+        .output()
+        .expect("run gyre");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    for piece in [
+        "spin.toml:10:",
+        "cannot fetch gyre:greeter@^3",
+        "no release of",
+        "matches `^3`",
+        "1.0.0, 1.2.0, 2.0.0",
+    ] {
+        assert!(stderr.contains(piece), "{piece:?} missing from:\n{stderr}");
+    }
 }
 
 /// Monolithic blob upload (POST then PUT ?digest=).

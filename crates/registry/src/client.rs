@@ -240,6 +240,16 @@ impl RegistryClient {
                 .any(|r| r == reference.resolve_registry())
     }
 
+    /// The tags of `reference`'s repository.
+    pub async fn list_tags(&self, reference: &Reference) -> Result<Vec<String>, RegistryError> {
+        let auth = crate::auth_for(reference.resolve_registry());
+        self.oci
+            .list_tags(reference, &auth, None, None)
+            .await
+            .map(|response| response.tags)
+            .map_err(|e| self.error(e, reference))
+    }
+
     /// Checks credentials against `server`. A token service checks them
     /// when it hands out a token; a registry with basic auth checks them on
     /// each request, so a manifest of a repository that need not exist is

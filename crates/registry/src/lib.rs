@@ -19,6 +19,7 @@ mod cache;
 mod client;
 mod locked;
 mod materialise;
+mod packages;
 mod pull;
 mod push;
 
@@ -32,6 +33,7 @@ pub use locked::{
     ContentPath, ContentRef, LockedApp, LockedComponent, LockedSource, LockedTrigger,
 };
 pub use materialise::{materialise, repository_name};
+pub use packages::{PackageConfig, RegistryPackages};
 pub use pull::{PullObserver, Pulled, cached};
 pub use push::{PushOptions, Pushed};
 

@@ -69,6 +69,7 @@ impl RegistryClient {
         reference: &oci_client::Reference,
         options: &PushOptions,
     ) -> Result<Pushed> {
+        refuse_compositions(app)?;
         let (lock, layers, archived) = assemble(app, options)?;
         let annotations = annotations(&lock, &options.annotations);
         let lock_json = serde_json::to_vec(&lock).context("cannot serialise the lock")?;
@@ -111,6 +112,26 @@ impl RegistryClient {
 
 /// The lock and its layers (without the lock's own layer), falling back to
 /// archive layers past the registry's layer limit as Spin does.
+/// Spin pushes a component with dependencies or middleware composed (its
+/// deny adapter standing in for what they do not inherit). Gyre's
+/// composition links those imports to Gyre's own host functions, which
+/// Spin would not find, and the lock of Spin's `--compose=false` layout is
+/// not written yet: such an app is refused rather than pushed without them.
+fn refuse_compositions(app: &App) -> Result<()> {
+    if let Some((id, _)) = app
+        .components
+        .iter()
+        .find(|(_, c)| !c.composition.is_empty())
+    {
+        anyhow::bail!(
+            "component `{id}` has dependencies or middleware, which `gyre registry push` cannot \
+             ship yet (it would push the component without them); push the composed component \
+             instead (e.g. `wac plug`), or push with Spin"
+        );
+    }
+    Ok(())
+}
+
 fn assemble(app: &App, options: &PushOptions) -> Result<(LockedApp, Vec<ImageLayer>, bool)> {
     let forced = options.archive_layers || std::env::var_os(ARCHIVE_LAYERS_ENV).is_some();
     if !forced {
