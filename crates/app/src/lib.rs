@@ -38,6 +38,8 @@ pub struct LoadOptions {
     /// Fetches registry packages (`{ package, version }` sources and
     /// dependencies); none makes them a load error saying so.
     pub packages: Packages,
+    /// `--profile`: the build profile applied to every component.
+    pub profile: Option<String>,
 }
 
 /// A loaded application.
@@ -117,6 +119,9 @@ pub async fn load(manifest_path: &Path, options: &LoadOptions) -> Result<App> {
     } else {
         gyre_manifest::load(manifest_path)?
     };
+    if let Some(profile) = &options.profile {
+        manifest.apply_profile(profile)?;
+    }
     if !options.only_components.is_empty() {
         subset::retain_components(&mut manifest, &options.only_components)?;
     }

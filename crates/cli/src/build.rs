@@ -36,6 +36,10 @@ pub(crate) struct BuildArgs {
     #[arg(short = 'c', long = "component-id", value_name = "ID")]
     pub(crate) components: Vec<String>,
 
+    /// Build with this profile (`[component.<id>.profile.<name>]`).
+    #[arg(long, value_name = "NAME")]
+    pub(crate) profile: Option<String>,
+
     /// Run the application after a successful build.
     #[arg(short = 'u', long)]
     up: bool,
@@ -70,24 +74,46 @@ pub(crate) fn run(args: BuildArgs) -> Result<ExitCode> {
         if up.from.is_none() {
             up.from = Some(manifest_path.clone());
         }
+        if up.profile.is_none() {
+            up.profile = args.profile.clone();
+        }
         Some(up)
     } else {
         None
     };
-    build_app(&manifest_path, &args.components, !args.skip_check)?;
+    build_app(
+        &manifest_path,
+        args.profile.as_deref(),
+        &args.components,
+        !args.skip_check,
+    )?;
     match up_args {
         Some(up) => crate::up::run(up),
         None => Ok(ExitCode::SUCCESS),
     }
 }
 
+/// The manifest at `manifest_path` as the developer tools read it (an app
+/// under construction), with `profile` applied.
+pub(crate) fn manifest_for(
+    manifest_path: &std::path::Path,
+    profile: Option<&str>,
+) -> Result<gyre_manifest::Manifest> {
+    let mut manifest = gyre_manifest::load_in_progress(manifest_path)?;
+    if let Some(profile) = profile {
+        manifest.apply_profile(profile)?;
+    }
+    Ok(manifest)
+}
+
 /// Builds (and checks) the components of the app at `manifest_path`.
 pub(crate) fn build_app(
     manifest_path: &std::path::Path,
+    profile: Option<&str>,
     only: &[String],
     check: bool,
 ) -> Result<()> {
-    let manifest = gyre_manifest::load_in_progress(manifest_path)?;
+    let manifest = manifest_for(manifest_path, profile)?;
     let app_dir = gyre_app::app_dir(manifest_path);
     let plan = gyre_build::plan(&manifest, &app_dir, only)?;
     if plan.steps.is_empty() {

@@ -80,6 +80,10 @@ pub(crate) struct PushArgs {
     #[arg(long)]
     build: bool,
 
+    /// Push with this build profile (`[component.<id>.profile.<name>]`).
+    #[arg(long, value_name = "NAME")]
+    profile: Option<String>,
+
     /// Annotation for the artifact's manifest, as KEY=VALUE (repeatable).
     #[arg(long = "annotation", value_name = "KEY=VALUE", value_parser = crate::parse_key_value)]
     annotations: Vec<(String, String)>,
@@ -144,7 +148,7 @@ async fn push(args: PushArgs) -> Result<()> {
     let reference = gyre_registry::parse_reference(&args.reference)?;
     let manifest_path = gyre_app::resolve_manifest_path(args.from.as_deref())?;
     if args.build {
-        crate::build::build_app(&manifest_path, &[], true)?;
+        crate::build::build_app(&manifest_path, args.profile.as_deref(), &[], true)?;
     }
     let app = gyre_app::load(
         &manifest_path,
@@ -152,6 +156,7 @@ async fn push(args: PushArgs) -> Result<()> {
             download_cache: gyre_engine::default_cache_dir().map(|d| d.with_file_name("downloads")),
             include_unused: true,
             packages: args.flags.packages()?,
+            profile: args.profile.clone(),
             ..Default::default()
         },
     )

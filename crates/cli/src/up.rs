@@ -59,6 +59,11 @@ pub(crate) struct UpArgs {
     #[arg(short = 'c', long = "component-id", value_name = "ID")]
     component_ids: Vec<String>,
 
+    /// Run with this build profile (`[component.<id>.profile.<name>]`):
+    /// its `source`, environment and dependencies.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) profile: Option<String>,
+
     /// Echo only this component's output to the terminal (repeatable;
     /// default: every component).
     #[arg(long = "follow", value_name = "ID")]
@@ -403,6 +408,7 @@ async fn load_app(
             include_unused: false,
             only_components: args.component_ids.clone(),
             packages: args.registry.packages()?,
+            profile: args.profile.clone(),
         },
     )
     .await?;

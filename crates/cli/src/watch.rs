@@ -49,14 +49,20 @@ pub(crate) struct WatchArgs {
 pub(crate) fn run(args: WatchArgs) -> Result<ExitCode> {
     let manifest_path = gyre_app::resolve_manifest_path(args.up.from.as_deref())?;
     if !args.skip_build {
-        crate::build::build_app(&manifest_path, &[], false)?;
+        crate::build::build_app(&manifest_path, args.up.profile.as_deref(), &[], false)?;
     }
     let runtime_config = args.up.runtime_config_file.clone();
-    let plan = plan(&manifest_path, runtime_config.as_deref())?;
+    let profile = args.up.profile.clone();
+    let plan = plan(
+        &manifest_path,
+        profile.as_deref(),
+        runtime_config.as_deref(),
+    )?;
     let watcher = Watcher::new(&plan)?;
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let loop_state = WatchLoop {
         manifest_path,
+        profile,
         runtime_config,
         plan,
         watcher,
@@ -74,14 +80,16 @@ pub(crate) fn run(args: WatchArgs) -> Result<ExitCode> {
 
 fn plan(
     manifest_path: &std::path::Path,
+    profile: Option<&str>,
     runtime_config: Option<&std::path::Path>,
 ) -> Result<WatchPlan> {
-    let manifest = gyre_manifest::load_in_progress(manifest_path)?;
+    let manifest = crate::build::manifest_for(manifest_path, profile)?;
     WatchPlan::new(&manifest, manifest_path, runtime_config)
 }
 
 struct WatchLoop {
     manifest_path: PathBuf,
+    profile: Option<String>,
     runtime_config: Option<PathBuf>,
     plan: WatchPlan,
     watcher: Watcher,
@@ -111,7 +119,11 @@ impl WatchLoop {
     fn act(&mut self, mut changes: Changes) -> bool {
         if changes.reload_app {
             // A changed manifest may change what is watched.
-            match plan(&self.manifest_path, self.runtime_config.as_deref()) {
+            match plan(
+                &self.manifest_path,
+                self.profile.as_deref(),
+                self.runtime_config.as_deref(),
+            ) {
                 Ok(plan) => match Watcher::new(&plan) {
                     Ok(watcher) => {
                         self.plan = plan;
@@ -134,7 +146,8 @@ impl WatchLoop {
             }
             let only: Vec<String> = changes.rebuild.iter().cloned().collect();
             let built = (|| -> Result<()> {
-                let manifest = gyre_manifest::load_in_progress(&self.manifest_path)?;
+                let manifest =
+                    crate::build::manifest_for(&self.manifest_path, self.profile.as_deref())?;
                 let dir = gyre_app::app_dir(&self.manifest_path);
                 let plan = gyre_build::plan(&manifest, &dir, &only)?;
                 crate::build::run_plan(&plan)

@@ -1,6 +1,6 @@
 //! The rest of `spin up`'s surface, as Spin users call it: HTTPS with
 //! `--tls-cert`/`--tls-key`, a subset of components with `-c`, a bare
-//! `.wasm` with `-f`, `--find-free-port` and `--follow`.
+//! `.wasm` with `-f`, `--find-free-port`, `--follow` and `--profile`.
 
 mod support;
 
@@ -364,4 +364,68 @@ fn wait_for(gyre: &Gyre, needle: &str) -> String {
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
+}
+
+#[test]
+fn profile_switches_source_and_build_command() {
+    let app = TestApp::new(
+        r#"spin_manifest_version = 2
+[application]
+name = "profiles"
+[[trigger.http]]
+route = "/..."
+component = "web"
+[component.web]
+source = "{guest:hello-wat}"
+environment = { MODE = "release" }
+[component.web.build]
+command = "echo release > built.txt"
+[component.web.profile.spin1]
+source = "{guest:spin1}"
+build.command = "echo spin1 > built.txt"
+"#,
+    );
+    let dir = app.path();
+    assert_eq!(
+        start(dir, &["up", "--listen", "127.0.0.1:0"], &[])
+            .get("/hello")
+            .text(),
+        "Hello, Gyre!\n"
+    );
+    let profiled = start(
+        dir,
+        &["up", "--listen", "127.0.0.1:0", "--profile", "spin1"],
+        &[],
+    );
+    assert_eq!(
+        profiled.get("/hello").text(),
+        "Hello from a Spin 1.x module"
+    );
+    drop(profiled);
+
+    let build = gyre_command()
+        .current_dir(dir)
+        .args(["build", "--profile", "spin1"])
+        .output()
+        .expect("run gyre build");
+    assert!(
+        build.status.success(),
+        "{}",
+        String::from_utf8_lossy(&build.stderr)
+    );
+    let built = std::fs::read_to_string(dir.join("built.txt")).expect("built.txt");
+    assert_eq!(built.trim(), "spin1");
+
+    let unknown = gyre_command()
+        .current_dir(dir)
+        .args(["up", "--listen", "127.0.0.1:0", "--profile", "fast"])
+        .output()
+        .expect("run gyre up");
+    let stderr = String::from_utf8_lossy(&unknown.stderr);
+    assert_eq!(unknown.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("Profile fast is not defined in this application")
+            && stderr.contains("profiles defined: spin1"),
+        "{stderr}"
+    );
 }

@@ -10,6 +10,7 @@ mod error;
 mod limits;
 mod model;
 pub mod names;
+mod profile;
 mod reader;
 mod runtime_config;
 mod v1;

@@ -184,10 +184,25 @@ pub struct Component {
     pub dependencies: IndexMap<String, ComponentDependency>,
     /// `dependencies_inherit_configuration`.
     pub dependencies_inherit_configuration: bool,
+    /// `[component.<id>.profile.<name>]`, applied with `--profile`.
+    pub profiles: IndexMap<String, ComponentProfile>,
     /// Where the component is in the file.
     pub span: Range<usize>,
     /// Where its `source` is in the file.
     pub source_span: Range<usize>,
+}
+
+/// `[component.<id>.profile.<name>]`: what a build profile changes.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ComponentProfile {
+    /// Replaces `source` (and where it is written).
+    pub source: Option<(ComponentSource, Range<usize>)>,
+    /// Replaces the build commands (`build.command`).
+    pub build_commands: Option<Vec<String>>,
+    /// Merged over `environment`.
+    pub environment: IndexMap<String, String>,
+    /// Merged over `dependencies`.
+    pub dependencies: IndexMap<String, ComponentDependency>,
 }
 
 /// A component's `source`.

@@ -312,7 +312,10 @@ pub(crate) fn parse_component_with(
     let dependencies_inherit_configuration = c
         .bool("dependencies_inherit_configuration")?
         .unwrap_or(false);
-    c.ignore("profile");
+    let profiles = match c.table("profile")? {
+        Some(p) => parse_profiles(p)?,
+        None => IndexMap::new(),
+    };
     c.ignore("tool");
     c.ignore("targets");
     c.finish()?;
@@ -332,6 +335,7 @@ pub(crate) fn parse_component_with(
         build,
         dependencies,
         dependencies_inherit_configuration,
+        profiles,
         span,
         source_span,
     })
@@ -591,8 +595,50 @@ fn parse_files(
     Ok(out)
 }
 
-fn parse_build(mut b: TableReader<'_, '_>) -> Result<BuildConfig> {
-    let commands = match b.get("command") {
+/// `[component.<id>.profile]`: one table per profile name.
+fn parse_profiles(p: TableReader<'_, '_>) -> Result<IndexMap<String, ComponentProfile>> {
+    let mut out = IndexMap::new();
+    for (name, value) in p.entries() {
+        let name = name.get_ref().to_string();
+        let mut t = TableReader::from_value(p.src, p.field_path(&name), value)?;
+        let source = match t.get("source") {
+            Some(v) => Some((parse_source(t.src, &t.field_path("source"), v)?, v.span())),
+            None => None,
+        };
+        let build_commands = match t.table("build")? {
+            Some(mut b) => {
+                let commands = build_commands(&mut b)?;
+                b.finish()?;
+                Some(commands)
+            }
+            None => None,
+        };
+        let environment = t
+            .string_map("environment")?
+            .into_iter()
+            .map(|(k, v)| (k.into_inner(), v.into_inner()))
+            .collect();
+        let dependencies = match t.table("dependencies")? {
+            Some(d) => parse_dependencies(d)?,
+            None => IndexMap::new(),
+        };
+        t.finish()?;
+        out.insert(
+            name,
+            ComponentProfile {
+                source,
+                build_commands,
+                environment,
+                dependencies,
+            },
+        );
+    }
+    Ok(out)
+}
+
+/// `command = "…"` or `command = ["…", …]`.
+fn build_commands(b: &mut TableReader<'_, '_>) -> Result<Vec<String>> {
+    Ok(match b.get("command") {
         None => {
             return Err(b
                 .src
@@ -620,7 +666,11 @@ fn parse_build(mut b: TableReader<'_, '_>) -> Result<BuildConfig> {
                 ));
             }
         },
-    };
+    })
+}
+
+fn parse_build(mut b: TableReader<'_, '_>) -> Result<BuildConfig> {
+    let commands = build_commands(&mut b)?;
     let workdir = b.string("workdir")?.map(Spanned::into_inner);
     let watch = b
         .string_list("watch")?
