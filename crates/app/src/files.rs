@@ -8,7 +8,7 @@ use std::path::{Component as PathComponent, Path, PathBuf};
 use anyhow::{Context as _, Result};
 use gyre_manifest::{Component, FileMount, Manifest};
 
-use crate::component_error;
+use crate::{Mount, component_error};
 
 pub(crate) fn materialise(
     manifest: &Manifest,
@@ -105,6 +105,62 @@ pub(crate) fn materialise(
         }
     }
     Ok(())
+}
+
+/// `--direct-mounts`: each `files` entry that is a directory is mounted in
+/// place (read-only; edits show at once), at its own path or its
+/// `destination`. Single files, globs and `exclude_files` cannot be
+/// mounted so and are errors, as in Spin.
+pub(crate) fn direct_mounts(
+    manifest: &Manifest,
+    app_dir: &Path,
+    component: &Component,
+) -> Result<Vec<Mount>> {
+    let refuse = |field: &str, message: String| -> anyhow::Error {
+        component_error(manifest, component, None, field, message)
+            .with_help("run without `--direct-mounts` to have files copied instead")
+            .into()
+    };
+    if !component.exclude_files.is_empty() {
+        return Err(refuse(
+            "exclude_files",
+            "`exclude_files` cannot be used with `--direct-mounts`".into(),
+        ));
+    }
+    let mut mounts = Vec::new();
+    for mount in &component.files {
+        let (source, destination) = match mount {
+            FileMount::Pattern(pattern) => (pattern.as_str(), format!("/{pattern}")),
+            FileMount::Placement {
+                source,
+                destination,
+            } => (source.as_str(), destination.clone()),
+        };
+        let rel = Path::new(source);
+        check_inside(manifest, component, rel)?;
+        let host = app_dir.join(rel);
+        if !host.is_dir() {
+            return Err(refuse(
+                "files",
+                format!(
+                    "\"{source}\" is not a directory: `--direct-mounts` mounts only whole directories"
+                ),
+            ));
+        }
+        let host = std::fs::canonicalize(&host)
+            .with_context(|| format!("cannot resolve {}", host.display()))?;
+        mounts.push(Mount {
+            host,
+            guest: normalise_guest(&destination),
+        });
+    }
+    Ok(mounts)
+}
+
+/// `/static/` and `static` → `/static`; `/` stays.
+fn normalise_guest(path: &str) -> String {
+    let trimmed = path.trim_matches('/');
+    format!("/{trimmed}")
 }
 
 fn check_inside(manifest: &Manifest, component: &Component, rel: &Path) -> Result<()> {

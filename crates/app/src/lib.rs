@@ -40,6 +40,18 @@ pub struct LoadOptions {
     pub packages: Packages,
     /// `--profile`: the build profile applied to every component.
     pub profile: Option<String>,
+    /// `--direct-mounts`: mount `files` directories in place instead of
+    /// copying them.
+    pub direct_mounts: bool,
+}
+
+/// A host directory the guest sees, read-only, at `guest`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mount {
+    /// The directory on the host.
+    pub host: PathBuf,
+    /// Where the guest sees it (absolute).
+    pub guest: String,
 }
 
 /// A loaded application.
@@ -66,10 +78,25 @@ pub struct AppComponent {
     pub wasm_origin: String,
     /// Environment: the component's, then `-e` values.
     pub env: Vec<(String, String)>,
-    /// Directory mounted read-only at the guest's `/`, if it has `files`.
+    /// Directory mounted read-only at the guest's `/`, if it has `files`
+    /// (copied there; none with `--direct-mounts`).
     pub root_dir: Option<PathBuf>,
+    /// `--direct-mounts`: the `files` directories, mounted in place.
+    pub direct_mounts: Vec<Mount>,
     /// Its dependencies and middleware, composed with it at load.
     pub composition: Arc<gyre_compose::Composition>,
+}
+
+impl AppComponent {
+    /// Every directory the guest sees: the copied `files` at `/`, or the
+    /// directories mounted in place.
+    pub fn mounts(&self) -> Vec<Mount> {
+        let root = self.root_dir.iter().map(|root| Mount {
+            host: root.clone(),
+            guest: "/".into(),
+        });
+        root.chain(self.direct_mounts.iter().cloned()).collect()
+    }
 }
 
 /// Finds the manifest: `path` may be a file or a directory holding
@@ -153,7 +180,12 @@ pub async fn load(manifest_path: &Path, options: &LoadOptions) -> Result<App> {
         )
         .await?;
         let (wasm, wasm_origin) = source::read(&manifest, &dir, component, options).await?;
-        let root_dir = if component.files.is_empty() {
+        let direct_mounts = if options.direct_mounts {
+            files::direct_mounts(&manifest, &dir, component)?
+        } else {
+            Vec::new()
+        };
+        let root_dir = if component.files.is_empty() || options.direct_mounts {
             None
         } else {
             let root = work_dir.path().join("assets").join(id);
@@ -177,6 +209,7 @@ pub async fn load(manifest_path: &Path, options: &LoadOptions) -> Result<App> {
                 wasm_origin,
                 env,
                 root_dir,
+                direct_mounts,
                 composition: Arc::new(composition),
             },
         );

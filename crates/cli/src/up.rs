@@ -64,6 +64,12 @@ pub(crate) struct UpArgs {
     #[arg(long, value_name = "NAME")]
     pub(crate) profile: Option<String>,
 
+    /// Mount `files` directories in place, read-only, instead of copying
+    /// them (edits show at once; single files, globs and `exclude_files`
+    /// are refused).
+    #[arg(long)]
+    direct_mounts: bool,
+
     /// Echo only this component's output to the terminal (repeatable;
     /// default: every component).
     #[arg(long = "follow", value_name = "ID")]
@@ -409,6 +415,7 @@ async fn load_app(
             only_components: args.component_ids.clone(),
             packages: args.registry.packages()?,
             profile: args.profile.clone(),
+            direct_mounts: args.direct_mounts,
         },
     )
     .await?;

@@ -1,6 +1,7 @@
 //! The rest of `spin up`'s surface, as Spin users call it: HTTPS with
 //! `--tls-cert`/`--tls-key`, a subset of components with `-c`, a bare
-//! `.wasm` with `-f`, `--find-free-port`, `--follow` and `--profile`.
+//! `.wasm` with `-f`, `--find-free-port`, `--follow`, `--profile` and
+//! `--direct-mounts`.
 
 mod support;
 
@@ -428,4 +429,52 @@ build.command = "echo spin1 > built.txt"
             && stderr.contains("profiles defined: spin1"),
         "{stderr}"
     );
+}
+
+#[test]
+fn direct_mounts_serve_directories_in_place_and_refuse_what_cannot_be_mounted() {
+    let manifest = |files: &str| {
+        format!(
+            r#"spin_manifest_version = 2
+[application]
+name = "mounts"
+[[trigger.http]]
+route = "/..."
+component = "web"
+[component.web]
+source = "{{guest:py5-http}}"
+{files}
+"#
+        )
+    };
+    let app = TestApp::new(&manifest(
+        r#"files = ["static", { source = "assets", destination = "/mounted" }]"#,
+    ));
+    app.write("static/page.txt", b"first");
+    app.write("assets/logo.txt", b"logo");
+    let gyre = start(
+        app.path(),
+        &["up", "--listen", "127.0.0.1:0", "--direct-mounts"],
+        &[],
+    );
+    assert_eq!(gyre.get("/file/static/page.txt").text(), "first");
+    assert_eq!(gyre.get("/file/mounted/logo.txt").text(), "logo");
+    // Mounted, not copied: an edit is seen by the next request.
+    app.write("static/page.txt", b"edited");
+    assert_eq!(gyre.get("/file/static/page.txt").text(), "edited");
+    drop(gyre);
+
+    for (files, wanted) in [
+        (r#"files = ["static/page.txt"]"#, "is not a directory"),
+        (r#"files = ["static/*.txt"]"#, "is not a directory"),
+        (
+            "files = [\"static\"]\nexclude_files = [\"static/x\"]",
+            "`exclude_files` cannot be used with `--direct-mounts`",
+        ),
+    ] {
+        let refused = TestApp::new(&manifest(files));
+        refused.write("static/page.txt", b"first");
+        let stderr = support::up_fails(&refused, &["--direct-mounts"]);
+        assert!(stderr.contains(wanted), "{files}: {stderr}");
+    }
 }

@@ -117,8 +117,9 @@ pub struct InstanceConfig {
     pub component_id: Arc<str>,
     /// Environment variables.
     pub env: Vec<(String, String)>,
-    /// A host directory mounted read-only at the guest's `/`.
-    pub root_dir: Option<PathBuf>,
+    /// Host directories mounted read-only, each at its guest path (the
+    /// copied `files` at `/`, or `--direct-mounts` directories).
+    pub mounts: Vec<(PathBuf, String)>,
     /// Where stdout and stderr go.
     pub output: GuestOutput,
     /// Memory, CPU time and output limits.
@@ -142,9 +143,9 @@ impl InstanceConfig {
         builder.envs(&self.env);
         builder.stdout(self.output.stdout(&output_budget));
         builder.stderr(self.output.stderr(&output_budget));
-        if let Some(dir) = &self.root_dir {
+        for (dir, guest) in &self.mounts {
             builder
-                .preopened_dir(dir, "/", FsPerms::ReadOnly)
+                .preopened_dir(dir, guest, FsPerms::ReadOnly)
                 .anyhow()
                 .with_context(|| {
                     format!(

@@ -27,7 +27,7 @@ async fn main() -> anyhow::Result<()> {
     let config = InstanceConfig {
         component_id: "bench".into(),
         env: Vec::new(),
-        root_dir: None,
+        mounts: Vec::new(),
         output: GuestOutput::discard(),
         limits: gyre_engine::InstanceLimits::DEFAULT,
         capabilities: Vec::new(),

@@ -249,7 +249,11 @@ impl RedisTrigger {
                     let config = InstanceConfig {
                         component_id: Arc::from(id.as_str()),
                         env: component.env.clone(),
-                        root_dir: component.root_dir.clone(),
+                        mounts: component
+                            .mounts()
+                            .into_iter()
+                            .map(|m| (m.host, m.guest))
+                            .collect(),
                         output: options.output.component(
                             &id,
                             options.log_dir.as_deref(),
