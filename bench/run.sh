@@ -16,7 +16,7 @@ CONNECTIONS="${CONNECTIONS:-32}"
 THREADS="${THREADS:-1}"
 
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 1; }
-tests/apps/build.sh hello-wat py5-http py5-state >&2
+tests/apps/build.sh hello-wat py5-http py4-http py5-state compose-primary compose-greeter >&2
 cargo build --release -p gyre -p gyre-bench-raw-hyper >&2
 GYRE=target/release/gyre
 RAW=target/release/gyre-bench-raw-hyper
@@ -75,7 +75,9 @@ load raw-hyper "$(wait_serving "$WORK/raw.log")/" $RAWPID
 kill $RAWPID; wait $RAWPID 2>/dev/null || true
 
 CACHE="$WORK/cache"
-for pair in "tiny:hello-wat:/" "python:py5-http:/hello"; do
+# python-rc: the same app built by Python SDK 4, whose handler is the WASI
+# 0.3 release candidate (mapped onto 0.3.0 at load).
+for pair in "tiny:hello-wat:/" "python:py5-http:/hello" "python-rc:py4-http:/hello"; do
   IFS=: read -r name guest path <<<"$pair"
   dir="$(app "$name" "$guest")"
   GYRE_CACHE_DIR="$CACHE" "$GYRE" up -f "$dir" --listen 127.0.0.1:0 -q > "$WORK/$name.log" 2>"$WORK/$name.err" & PID=$!
@@ -112,14 +114,33 @@ first_200() { # first_200 DIR PATH CACHE -> milliseconds from start to the first
   python3 bench/first_200.py "$GYRE" "$1" "$2" "$3"
 }
 
+composed_app() { # composed_app NAME -> the composition test's primary with its greeter dependency
+  mkdir -p "$WORK/$1"
+  cat > "$WORK/$1/spin.toml" <<TOML
+spin_manifest_version = 2
+[application]
+name = "$1"
+[[trigger.http]]
+route = "/..."
+component = "primary"
+[component.primary]
+source = "$PWD/target/guests/compose-primary.wasm"
+[component.primary.dependencies]
+"gyre:compose-test/greeting" = { path = "$PWD/target/guests/compose-greeter.wasm" }
+TOML
+  echo "$WORK/$1"
+}
+
 echo
 echo "## Start to first 200 (median of 5)"
 echo
 echo "| guest | cold cache (ms) | warm cache (ms) |"
 echo "|---|---|---|"
-for pair in "tiny:hello-wat:/" "python:py5-http:/hello"; do
+# primary: the composition test's Python primary alone (its dependency's
+# import stubbed); composed: the same with its dependency composed in.
+for pair in "tiny:hello-wat:/" "python:py5-http:/hello" "primary:compose-primary:/headers" "composed::/headers"; do
   IFS=: read -r name guest path <<<"$pair"
-  dir="$(app "$name-start" "$guest")"
+  if [[ -n "$guest" ]]; then dir="$(app "$name-start" "$guest")"; else dir="$(composed_app "$name-start")"; fi
   cold=(); warm=()
   for i in 1 2 3 4 5; do
     rm -rf "$WORK/start-cache"

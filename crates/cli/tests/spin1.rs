@@ -1,15 +1,16 @@
 //! Spin 1.x modules (core Wasm in the `handle-http-request` ABI of the
 //! Spin 0.x/1.x SDKs) adapted at load: the HTTP handler, WASI output,
-//! `spin-config`, `key-value`, `outbound-redis` and `wasi-outbound-http`
-//! under their old names, each within the component's grants; a module using an interface
+//! `spin-config`, `key-value`, `outbound-redis`, `outbound-pg`,
+//! `outbound-mysql`, `sqlite` and `wasi-outbound-http` under their old
+//! names, each within the component's grants; a module using an interface
 //! Gyre does not adapt is a load error naming it.
 
 mod support;
 
-use support::servers::{RedisServer, Upstream};
+use support::servers::{Mariadb, Postgres, RedisServer, Upstream};
 use support::{Gyre, TestApp, up_fails};
 
-fn app(upstream: u16, redis: u16) -> TestApp {
+fn app(upstream: u16, redis: u16, postgres: u16, mysql: u16) -> TestApp {
     TestApp::new(&format!(
         r#"
 spin_manifest_version = 2
@@ -24,7 +25,8 @@ component = "granted"
 [component.granted]
 source = "{{guest:spin1}}"
 key_value_stores = ["default"]
-allowed_outbound_hosts = ["http://127.0.0.1:{upstream}", "redis://127.0.0.1:{redis}"]
+allowed_outbound_hosts = ["http://127.0.0.1:{upstream}", "redis://127.0.0.1:{redis}", "postgres://127.0.0.1:{postgres}", "mysql://127.0.0.1:{mysql}"]
+sqlite_databases = ["default"]
 variables = {{ greeting = "{{{{ greeting }}}}" }}
 
 [[trigger.http]]
@@ -40,10 +42,13 @@ source = "{{guest:spin1}}"
 fn a_spin1_module_serves_with_its_grants_and_only_those() {
     let upstream = Upstream::start();
     let redis = RedisServer::start();
-    let app = app(upstream.port, redis.port);
+    let postgres = Postgres::start();
+    let mariadb = Mariadb::start();
+    let app = app(upstream.port, redis.port, postgres.port, mariadb.port);
     let gyre = Gyre::up(&app, &[]);
     let allowed = format!("http://127.0.0.1:{}/from-upstream", upstream.port);
     let redis_url = redis.url();
+    let (postgres_url, mysql_url) = (postgres.url(), mariadb.url());
 
     // (method, path, body, status, body wanted: exact, or a prefix with `…`)
     let cases: &[(&str, &str, &str, u16, &str)] = &[
@@ -83,6 +88,9 @@ fn a_spin1_module_serves_with_its_grants_and_only_those() {
         ("POST", "/bare/kv", "x", 500, "error 2"),
         ("POST", "/bare/outbound", &allowed, 500, "error 1"),
         ("POST", "/bare/redis", &redis_url, 500, "error 1"),
+        ("POST", "/bare/pg", &postgres_url, 500, "error 1: …"),
+        ("POST", "/bare/mysql", &mysql_url, 500, "error 1: …"),
+        ("GET", "/bare/sqlite", "", 500, "error 1"),
     ];
     for (method, path, body, status, wanted) in cases {
         let response = support::request(method, &gyre.url(path), &[], Some(body.as_bytes()));
@@ -124,32 +132,32 @@ fn a_spin1_module_serves_with_its_grants_and_only_those() {
 }
 
 #[test]
-fn a_spin1_module_using_an_interface_gyre_does_not_adapt_is_a_load_error() {
+fn a_module_importing_what_spin1_never_had_is_a_load_error() {
     let app = TestApp::new(
         r#"spin_manifest_version = 2
 [application]
-name = "spin1-pg"
+name = "spin1-unknown"
 [[trigger.http]]
 route = "/..."
-component = "pg"
-[component.pg]
+component = "odd"
+[component.odd]
 source = "module.wat"
 "#,
     );
     app.write(
         "module.wat",
         br#"(module
-  (import "outbound-pg" "query" (func (param i32 i32 i32 i32 i32 i32 i32)))
+  (import "outbound-mongo" "find" (func (param i32 i32 i32)))
   (memory (export "memory") 1)
   (func (export "canonical_abi_realloc") (param i32 i32 i32 i32) (result i32) i32.const 0)
   (func (export "handle-http-request") (param i32 i32 i32 i32 i32 i32 i32 i32 i32 i32) (result i32) i32.const 0))"#,
     );
     let stderr = up_fails(&app, &[]);
     assert!(
-        stderr.contains("component `pg`")
+        stderr.contains("component `odd`")
             && stderr.contains("Spin 1.x module")
-            && stderr.contains("`outbound-pg.query`")
-            && stderr.contains("does not adapt yet"),
+            && stderr.contains("`outbound-mongo.find`")
+            && stderr.contains("not part of the Spin 1.x ABI"),
         "{stderr}"
     );
 }

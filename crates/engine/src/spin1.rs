@@ -41,11 +41,11 @@ const IMPORT_MODULES: &[(&str, &str)] = &[
     ("spin-config", "config"),
     ("key-value", "key-value"),
     ("outbound-redis", "redis"),
+    ("outbound-pg", "postgres"),
+    ("outbound-mysql", "mysql"),
+    ("sqlite", "sqlite"),
     ("llm", "llm"),
 ];
-
-/// Spin 1.x interfaces Gyre knows but does not adapt yet.
-const NOT_ADAPTED: &[&str] = &["outbound-pg", "outbound-mysql", "sqlite"];
 
 /// A Spin 1.x export and the unversioned interface function it became.
 const EXPORTS: &[(&str, &str, &str)] = &[
@@ -200,12 +200,6 @@ fn rename(bytes: &[u8]) -> Result<Renamed> {
 fn interface_of(module: &str, name: &str) -> Result<&'static str> {
     if let Some((_, interface)) = IMPORT_MODULES.iter().find(|(old, _)| *old == module) {
         return Ok(interface);
-    }
-    if NOT_ADAPTED.contains(&module) {
-        bail!(
-            "the module imports `{module}.{name}` (Spin 1.x's `{module}` interface), which Gyre \
-             does not adapt yet; rebuild it with a current Spin SDK"
-        );
     }
     bail!(
         "the module imports `{module}.{name}`, which is not part of the Spin 1.x ABI (Spin 1.x \

@@ -26,14 +26,16 @@ mod bindings {
             default: async,
         },
         with: {
-            "fermyon:spin/mysql.connection": crate::host::Connection,
+            "fermyon:spin/mysql@2.0.0.connection": crate::host::Connection,
             "spin:mysql/mysql.connection": crate::host::Connection,
         },
     });
 }
 
-use bindings::fermyon::spin::mysql as v2;
-use bindings::fermyon::spin::rdbms_types as v2t;
+use bindings::fermyon::spin::mysql as v1;
+use bindings::fermyon::spin::rdbms_types as v1t;
+use bindings::fermyon::spin2_0_0::mysql as v2;
+use bindings::fermyon::spin2_0_0::rdbms_types as v2t;
 use bindings::spin::mysql::mysql as v3;
 
 /// An open connection: a pooled connection, reset and returned to its pool
@@ -61,6 +63,7 @@ fn view(host: &mut HostState) -> MysqlView<'_> {
 
 pub(crate) fn bind(linker: &mut Linker<HostState>) -> Result<()> {
     v2::add_to_linker::<_, Mysql>(linker, view)?;
+    v1::add_to_linker::<_, Mysql>(linker, view)?;
     // Spin 3+ interfaces have `async func`s, for the concurrent engine only.
     if gyre_engine::supports_concurrency(linker) {
         v3::add_to_linker::<_, Mysql>(linker, view)?;
@@ -375,19 +378,27 @@ fn without_password(address: &str) -> String {
     }
 }
 
-macro_rules! version_types {
+/// A whole result, for the versions that return one.
+macro_rules! row_set {
     ($m:ident) => {
-        impl From<MysqlError> for $m::Error {
-            fn from(e: MysqlError) -> Self {
-                match e {
-                    MysqlError::ConnectionFailed(m) => $m::Error::ConnectionFailed(m),
-                    MysqlError::BadParameter(m) => $m::Error::BadParameter(m),
-                    MysqlError::QueryFailed(m) => $m::Error::QueryFailed(m),
-                    MysqlError::Other(m) => $m::Error::Other(m),
+        impl From<Rows> for $m::RowSet {
+            fn from(rows: Rows) -> Self {
+                $m::RowSet {
+                    columns: rows.columns.into_iter().map(Into::into).collect(),
+                    rows: rows
+                        .rows
+                        .into_iter()
+                        .map(|r| r.into_iter().map(Into::into).collect())
+                        .collect(),
                 }
             }
         }
+    };
+}
 
+/// Parameters, values and columns, the same in every version.
+macro_rules! value_types {
+    ($m:ident) => {
         impl From<$m::ParameterValue> for Value {
             fn from(p: $m::ParameterValue) -> Self {
                 use $m::ParameterValue as P;
@@ -456,8 +467,78 @@ macro_rules! version_types {
         }
     };
 }
+
+/// The versions whose errors are `rdbms-types`'s, with the value types.
+macro_rules! version_types {
+    ($m:ident) => {
+        impl From<MysqlError> for $m::Error {
+            fn from(e: MysqlError) -> Self {
+                match e {
+                    MysqlError::ConnectionFailed(m) => $m::Error::ConnectionFailed(m),
+                    MysqlError::BadParameter(m) => $m::Error::BadParameter(m),
+                    MysqlError::QueryFailed(m) => $m::Error::QueryFailed(m),
+                    MysqlError::Other(m) => $m::Error::Other(m),
+                }
+            }
+        }
+        value_types!($m);
+    };
+}
 version_types!(v2t);
 version_types!(v3);
+value_types!(v1t);
+row_set!(v2t);
+row_set!(v1t);
+
+// fermyon:spin/mysql (Spin 1.x): the address on every call.
+
+impl From<MysqlError> for v1::MysqlError {
+    fn from(e: MysqlError) -> Self {
+        match e {
+            MysqlError::ConnectionFailed(m) => v1::MysqlError::ConnectionFailed(m),
+            MysqlError::BadParameter(m) => v1::MysqlError::BadParameter(m),
+            MysqlError::QueryFailed(m) => v1::MysqlError::QueryFailed(m),
+            MysqlError::Other(m) => v1::MysqlError::OtherError(m),
+        }
+    }
+}
+
+impl MysqlView<'_> {
+    /// A pooled connection for one Spin 1.x call; back in the pool after it.
+    async fn conn_at(
+        &mut self,
+        address: &str,
+    ) -> Result<Arc<Mutex<mysql_async::Conn>>, MysqlError> {
+        let component = self.begin_open(address)?;
+        Ok(Arc::new(Mutex::new(component.pools.get(address).await?)))
+    }
+}
+
+impl v1t::Host for MysqlView<'_> {}
+
+impl v1::Host for MysqlView<'_> {
+    async fn query(
+        &mut self,
+        address: String,
+        statement: String,
+        params: Vec<v1t::ParameterValue>,
+    ) -> Result<v1t::RowSet, v1::MysqlError> {
+        let params = params.into_iter().map(Value::from).collect();
+        let conn = self.conn_at(&address).await?;
+        Ok(query(conn, statement, params).await?.into())
+    }
+
+    async fn execute(
+        &mut self,
+        address: String,
+        statement: String,
+        params: Vec<v1t::ParameterValue>,
+    ) -> Result<(), v1::MysqlError> {
+        let params = params.into_iter().map(Value::from).collect();
+        let conn = self.conn_at(&address).await?;
+        Ok(execute(conn, statement, params).await?)
+    }
+}
 
 impl v2t::Host for MysqlView<'_> {}
 impl v2::Host for MysqlView<'_> {}
@@ -476,15 +557,7 @@ impl v2::HostConnection for MysqlView<'_> {
         params: Vec<v2t::ParameterValue>,
     ) -> Result<v2t::RowSet, v2t::Error> {
         let params = params.into_iter().map(Value::from).collect();
-        let rows = query(self.conn(&c)?, statement, params).await?;
-        Ok(v2t::RowSet {
-            columns: rows.columns.into_iter().map(Into::into).collect(),
-            rows: rows
-                .rows
-                .into_iter()
-                .map(|r| r.into_iter().map(Into::into).collect())
-                .collect(),
-        })
+        Ok(query(self.conn(&c)?, statement, params).await?.into())
     }
 
     async fn execute(

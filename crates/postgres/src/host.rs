@@ -30,15 +30,17 @@ mod bindings {
             default: async,
         },
         with: {
-            "fermyon:spin/postgres.connection": crate::host::Connection,
+            "fermyon:spin/postgres@2.0.0.connection": crate::host::Connection,
             "spin:postgres/postgres.connection": crate::host::Connection,
             "spin:postgres/postgres.connection-builder": crate::host::ConnectionBuilder,
         },
     });
 }
 
-use bindings::fermyon::spin::postgres as v2;
-use bindings::fermyon::spin::rdbms_types as v2t;
+use bindings::fermyon::spin::postgres as v1;
+use bindings::fermyon::spin::rdbms_types as v1t;
+use bindings::fermyon::spin2_0_0::postgres as v2;
+use bindings::fermyon::spin2_0_0::rdbms_types as v2t;
 use bindings::spin::postgres3_0_0::postgres as v3;
 use bindings::spin::postgres4_2_0::postgres as v4;
 
@@ -74,6 +76,7 @@ fn view(host: &mut HostState) -> PostgresView<'_> {
 
 pub(crate) fn bind(linker: &mut Linker<HostState>) -> Result<()> {
     v2::add_to_linker::<_, Postgres>(linker, view)?;
+    v1::add_to_linker::<_, Postgres>(linker, view)?;
     // Spin 3+ interfaces have `async func`s, for the concurrent engine only.
     if gyre_engine::supports_concurrency(linker) {
         v3::add_to_linker::<_, Postgres>(linker, view)?;
@@ -344,79 +347,91 @@ fn db_error(db: &tokio_postgres::error::DbError) -> v4::DbError {
 // ---------------------------------------------------------------------------
 // fermyon:spin/postgres@2.0.0 (rdbms-types)
 
-impl From<v2t::ParameterValue> for Value {
-    fn from(p: v2t::ParameterValue) -> Self {
-        use v2t::ParameterValue as P;
-        match p {
-            P::Boolean(b) => Value::Boolean(b),
-            P::Int8(i) => Value::Int8(i),
-            P::Int16(i) => Value::Int16(i),
-            P::Int32(i) => Value::Int32(i),
-            P::Int64(i) => Value::Int64(i),
-            // PostgreSQL has no unsigned types: widen to the next signed one.
-            P::Uint8(u) => Value::Int16(i16::from(u)),
-            P::Uint16(u) => Value::Int32(i32::from(u)),
-            P::Uint32(u) => Value::Int64(i64::from(u)),
-            P::Uint64(u) => Value::Uint64(u),
-            P::Floating32(f) => Value::Floating32(f),
-            P::Floating64(f) => Value::Floating64(f),
-            P::Str(s) => Value::Str(s),
-            P::Binary(b) => Value::Binary(b),
-            P::DbNull => Value::Null,
+/// The values of the 2.0 and the unversioned `rdbms-types` (the same
+/// types in two packages), to and from the version-neutral [`Value`].
+macro_rules! rdbms_v2_values {
+    ($t:ident, $m:ident) => {
+        mod $m {
+            use super::{DataType, Rows, Value, $t};
+
+            impl From<$t::ParameterValue> for Value {
+                fn from(p: $t::ParameterValue) -> Self {
+                    use $t::ParameterValue as P;
+                    match p {
+                        P::Boolean(b) => Value::Boolean(b),
+                        P::Int8(i) => Value::Int8(i),
+                        P::Int16(i) => Value::Int16(i),
+                        P::Int32(i) => Value::Int32(i),
+                        P::Int64(i) => Value::Int64(i),
+                        // PostgreSQL has no unsigned types: widen to the next signed one.
+                        P::Uint8(u) => Value::Int16(i16::from(u)),
+                        P::Uint16(u) => Value::Int32(i32::from(u)),
+                        P::Uint32(u) => Value::Int64(i64::from(u)),
+                        P::Uint64(u) => Value::Uint64(u),
+                        P::Floating32(f) => Value::Floating32(f),
+                        P::Floating64(f) => Value::Floating64(f),
+                        P::Str(s) => Value::Str(s),
+                        P::Binary(b) => Value::Binary(b),
+                        P::DbNull => Value::Null,
+                    }
+                }
+            }
+
+            pub(crate) fn value(v: Value) -> $t::DbValue {
+                use $t::DbValue as D;
+                match v {
+                    Value::Null => D::DbNull,
+                    Value::Boolean(b) => D::Boolean(b),
+                    Value::Int8(i) => D::Int8(i),
+                    Value::Int16(i) => D::Int16(i),
+                    Value::Int32(i) => D::Int32(i),
+                    Value::Int64(i) => D::Int64(i),
+                    Value::Floating32(f) => D::Floating32(f),
+                    Value::Floating64(f) => D::Floating64(f),
+                    Value::Str(s) => D::Str(s),
+                    Value::Binary(b) => D::Binary(b),
+                    _ => D::Unsupported,
+                }
+            }
+
+            pub(crate) fn data_type(t: DataType) -> $t::DbDataType {
+                use $t::DbDataType as T;
+                match t {
+                    DataType::Boolean => T::Boolean,
+                    DataType::Int8 => T::Int8,
+                    DataType::Int16 => T::Int16,
+                    DataType::Int32 => T::Int32,
+                    DataType::Int64 => T::Int64,
+                    DataType::Floating32 => T::Floating32,
+                    DataType::Floating64 => T::Floating64,
+                    DataType::Str => T::Str,
+                    DataType::Binary => T::Binary,
+                    _ => T::Other,
+                }
+            }
+
+            pub(crate) fn rows(rows: Rows) -> $t::RowSet {
+                $t::RowSet {
+                    columns: rows
+                        .columns
+                        .into_iter()
+                        .map(|(name, t)| $t::Column {
+                            name,
+                            data_type: data_type(t),
+                        })
+                        .collect(),
+                    rows: rows
+                        .rows
+                        .into_iter()
+                        .map(|r| r.into_iter().map(value).collect())
+                        .collect(),
+                }
+            }
         }
-    }
+    };
 }
-
-fn v2_value(v: Value) -> v2t::DbValue {
-    use v2t::DbValue as D;
-    match v {
-        Value::Null => D::DbNull,
-        Value::Boolean(b) => D::Boolean(b),
-        Value::Int8(i) => D::Int8(i),
-        Value::Int16(i) => D::Int16(i),
-        Value::Int32(i) => D::Int32(i),
-        Value::Int64(i) => D::Int64(i),
-        Value::Floating32(f) => D::Floating32(f),
-        Value::Floating64(f) => D::Floating64(f),
-        Value::Str(s) => D::Str(s),
-        Value::Binary(b) => D::Binary(b),
-        _ => D::Unsupported,
-    }
-}
-
-fn v2_type(t: DataType) -> v2t::DbDataType {
-    use v2t::DbDataType as T;
-    match t {
-        DataType::Boolean => T::Boolean,
-        DataType::Int8 => T::Int8,
-        DataType::Int16 => T::Int16,
-        DataType::Int32 => T::Int32,
-        DataType::Int64 => T::Int64,
-        DataType::Floating32 => T::Floating32,
-        DataType::Floating64 => T::Floating64,
-        DataType::Str => T::Str,
-        DataType::Binary => T::Binary,
-        _ => T::Other,
-    }
-}
-
-fn v2_rows(rows: Rows) -> v2t::RowSet {
-    v2t::RowSet {
-        columns: rows
-            .columns
-            .into_iter()
-            .map(|(name, t)| v2t::Column {
-                name,
-                data_type: v2_type(t),
-            })
-            .collect(),
-        rows: rows
-            .rows
-            .into_iter()
-            .map(|r| r.into_iter().map(v2_value).collect())
-            .collect(),
-    }
-}
+rdbms_v2_values!(v2t, v2_values);
+rdbms_v2_values!(v1t, v1_values);
 
 impl v2::Host for PostgresView<'_> {}
 
@@ -432,7 +447,9 @@ impl v2::HostConnection for PostgresView<'_> {
         params: Vec<v2t::ParameterValue>,
     ) -> Result<v2t::RowSet, v2t::Error> {
         let params = params.into_iter().map(Value::from).collect();
-        Ok(v2_rows(query(self.client(&c)?, statement, params).await?))
+        Ok(v2_values::rows(
+            query(self.client(&c)?, statement, params).await?,
+        ))
     }
 
     async fn execute(
@@ -451,6 +468,55 @@ impl v2::HostConnection for PostgresView<'_> {
 }
 
 impl v2t::Host for PostgresView<'_> {}
+
+// ---------------------------------------------------------------------------
+// fermyon:spin/postgres (Spin 1.x): the address on every call.
+
+impl From<PgError> for v1::PgError {
+    fn from(e: PgError) -> Self {
+        match v2t::Error::from(e) {
+            v2t::Error::ConnectionFailed(m) => v1::PgError::ConnectionFailed(m),
+            v2t::Error::BadParameter(m) => v1::PgError::BadParameter(m),
+            v2t::Error::QueryFailed(m) => v1::PgError::QueryFailed(m),
+            v2t::Error::ValueConversionFailed(m) => v1::PgError::ValueConversionFailed(m),
+            v2t::Error::Other(m) => v1::PgError::OtherError(m),
+        }
+    }
+}
+
+impl PostgresView<'_> {
+    /// A pooled client for one Spin 1.x call; back in the pool after it.
+    async fn client_at(&mut self, address: &str) -> Result<Arc<Object>, PgError> {
+        let (component, config) = self.begin_open(address)?;
+        Ok(Arc::new(component.pools.get(address, &config, None).await?))
+    }
+}
+
+impl v1::Host for PostgresView<'_> {
+    async fn query(
+        &mut self,
+        address: String,
+        statement: String,
+        params: Vec<v1t::ParameterValue>,
+    ) -> Result<v1t::RowSet, v1::PgError> {
+        let params = params.into_iter().map(Value::from).collect();
+        let client = self.client_at(&address).await?;
+        Ok(v1_values::rows(query(client, statement, params).await?))
+    }
+
+    async fn execute(
+        &mut self,
+        address: String,
+        statement: String,
+        params: Vec<v1t::ParameterValue>,
+    ) -> Result<u64, v1::PgError> {
+        let params = params.into_iter().map(Value::from).collect();
+        let client = self.client_at(&address).await?;
+        Ok(execute(client, statement, params).await?)
+    }
+}
+
+impl v1t::Host for PostgresView<'_> {}
 
 // ---------------------------------------------------------------------------
 // spin:postgres/postgres@3.0.0

@@ -25,13 +25,14 @@ mod bindings {
             default: async,
         },
         with: {
-            "fermyon:spin/sqlite.connection": crate::host::Connection,
+            "fermyon:spin/sqlite@2.0.0.connection": crate::host::Connection,
             "spin:sqlite/sqlite.connection": crate::host::Connection,
         },
     });
 }
 
-use bindings::fermyon::spin::sqlite as v2;
+use bindings::fermyon::spin::sqlite as v1;
+use bindings::fermyon::spin2_0_0::sqlite as v2;
 use bindings::spin::sqlite::sqlite as v3;
 
 /// An open connection as a guest holds it. Each remembers the rowid and
@@ -62,6 +63,7 @@ fn view(host: &mut HostState) -> SqliteView<'_> {
 
 pub(crate) fn bind(linker: &mut Linker<HostState>) -> Result<()> {
     v2::add_to_linker::<_, Sqlite>(linker, view)?;
+    v1::add_to_linker::<_, Sqlite>(linker, view)?;
     // Spin 3+ interfaces have `async func`s, for the concurrent engine only.
     if gyre_engine::supports_concurrency(linker) {
         v3::add_to_linker::<_, Sqlite>(linker, view)?;
@@ -138,6 +140,7 @@ macro_rules! convert_error {
         }
     };
 }
+convert_error!(v1);
 convert_error!(v2);
 convert_error!(v3);
 
@@ -199,6 +202,33 @@ fn rows<V: From<Value>>(rows: Vec<Vec<Value>>) -> Vec<Vec<V>> {
     rows.into_iter()
         .map(|row| row.into_iter().map(V::from).collect())
         .collect()
+}
+
+// fermyon:spin/sqlite (Spin 1.x): a connection is the table index of the
+// same `Connection` the versioned interfaces hold as a resource.
+
+impl v1::Host for SqliteView<'_> {
+    async fn open(&mut self, database: String) -> Result<u32, v1::Error> {
+        Ok(SqliteView::open(self, &database)?.rep())
+    }
+
+    async fn execute(
+        &mut self,
+        conn: u32,
+        statement: String,
+        parameters: Vec<v1::Value>,
+    ) -> Result<v1::QueryResult, v1::Error> {
+        let params = parameters.into_iter().map(Value::from).collect();
+        let connection = Resource::new_borrow(conn);
+        Ok(self.run(&connection, statement, params).await?.into())
+    }
+
+    async fn close(&mut self, conn: u32) {
+        // Closing a handle that is not an open connection does nothing.
+        if self.database(&Resource::new_borrow(conn)).is_ok() {
+            let _ = SqliteView::close(self, Resource::new_own(conn));
+        }
+    }
 }
 
 impl v2::Host for SqliteView<'_> {}

@@ -12,6 +12,10 @@
 ;;                      what get("key") returns (or 500 "error N")
 ;;   POST /redis     -> sets "spin1" at the Redis address in the body, answers
 ;;                      what get("spin1") returns (or 500 "error 1")
+;;   POST /pg        -> `SELECT 1` through outbound-pg at the address in the
+;;                      body: 200 "rows N", or 500 "error N: MESSAGE"
+;;   POST /mysql     -> `SELECT 1` through outbound-mysql: 200 "ok", or 500
+;;   GET  /sqlite    -> `SELECT 40 + 2` on the default database: 200 "42"
 ;;   POST /outbound  -> GETs the URL in the body; answers its status and body
 ;;                      (or 500 "error N", N the http-error case)
 ;;   otherwise       -> 404
@@ -25,6 +29,10 @@
   (import "key-value" "get" (func $kv_get (param i32 i32 i32 i32)))
   (import "outbound-redis" "set" (func $redis_set (param i32 i32 i32 i32 i32 i32 i32)))
   (import "outbound-redis" "get" (func $redis_get (param i32 i32 i32 i32 i32)))
+  (import "outbound-pg" "execute" (func $pg_execute (param i32 i32 i32 i32 i32 i32 i32)))
+  (import "outbound-mysql" "execute" (func $mysql_execute (param i32 i32 i32 i32 i32 i32 i32)))
+  (import "sqlite" "open" (func $sqlite_open (param i32 i32 i32)))
+  (import "sqlite" "execute" (func $sqlite_execute (param i32 i32 i32 i32 i32 i32)))
   (import "wasi-outbound-http" "request"
     (func $http_request (param i32 i32 i32 i32 i32 i32 i32 i32 i32 i32 i32)))
 
@@ -47,6 +55,13 @@
   (data (i32.const 480) "/redis")
   (data (i32.const 496) "spin1")
   (data (i32.const 512) "from a Spin 1.x module")              ;; 22 bytes
+  (data (i32.const 544) "/pg")
+  (data (i32.const 560) "/mysql")
+  (data (i32.const 576) "/sqlite")
+  (data (i32.const 592) "SELECT 1")                            ;; 8 bytes
+  (data (i32.const 608) "SELECT 40 + 2")                       ;; 13 bytes
+  (data (i32.const 624) "rows ")                               ;; 5 bytes
+  (data (i32.const 640) "ok")
 
   (func (export "canonical_abi_realloc")
     (param $old i32) (param $old_len i32) (param $align i32) (param $new_len i32)
@@ -111,6 +126,24 @@
     (memory.copy (i32.const 4617) (local.get $msg) (local.get $len))
     (call $respond (i32.const 500) (i32.const 4608) (i32.add (i32.const 9) (local.get $len))))
 
+  ;; 200 with the decimal digits of $n (after the $prefix_len bytes at
+  ;; $prefix), written at 4800.
+  (func $number (param $prefix i32) (param $prefix_len i32) (param $n i64) (result i32)
+    (local $end i32) (local $start i32) (local $len i32)
+    (memory.copy (i32.const 4800) (local.get $prefix) (local.get $prefix_len))
+    ;; digits backwards from 4863, then moved after the prefix
+    (local.set $end (i32.const 4863))
+    (local.set $start (local.get $end))
+    (loop $digit
+      (local.set $start (i32.sub (local.get $start) (i32.const 1)))
+      (i32.store8 (local.get $start)
+        (i32.add (i32.const 48) (i32.wrap_i64 (i64.rem_u (local.get $n) (i64.const 10)))))
+      (local.set $n (i64.div_u (local.get $n) (i64.const 10)))
+      (br_if $digit (i64.ne (local.get $n) (i64.const 0))))
+    (local.set $len (i32.sub (local.get $end) (local.get $start)))
+    (memory.copy (i32.add (i32.const 4800) (local.get $prefix_len)) (local.get $start) (local.get $len))
+    (call $respond (i32.const 200) (i32.const 4800) (i32.add (local.get $prefix_len) (local.get $len))))
+
   (func (export "handle-http-request")
     (param $method i32) (param $uri i32) (param $uri_len i32)
     (param $headers i32) (param $headers_len i32)
@@ -166,6 +199,41 @@
         (if (i32.load8_u (i32.const 9728))
           (then (return (call $fail (i32.load8_u (i32.const 9732)) (i32.const 0) (i32.const 0)))))
         (return (call $respond (i32.const 200) (i32.load (i32.const 9732)) (i32.load (i32.const 9736))))))
+
+    (if (call $is (local.get $uri) (local.get $uri_len) (i32.const 544) (i32.const 3))
+      (then
+        ;; result<u64, pg-error> at 9984: the u64 (and the error) at offset 8
+        (call $pg_execute (local.get $body) (local.get $body_len) (i32.const 592) (i32.const 8)
+          (i32.const 0) (i32.const 0) (i32.const 9984))
+        (if (i32.load8_u (i32.const 9984))
+          (then (return (call $fail (i32.load8_u (i32.const 9992))
+            (i32.load (i32.const 9996)) (i32.load (i32.const 10000))))))
+        (return (call $number (i32.const 624) (i32.const 5) (i64.load (i32.const 9992))))))
+
+    (if (call $is (local.get $uri) (local.get $uri_len) (i32.const 560) (i32.const 6))
+      (then
+        ;; result<_, mysql-error> at 10240: the error at offset 4
+        (call $mysql_execute (local.get $body) (local.get $body_len) (i32.const 592) (i32.const 8)
+          (i32.const 0) (i32.const 0) (i32.const 10240))
+        (if (i32.load8_u (i32.const 10240))
+          (then (return (call $fail (i32.load8_u (i32.const 10244))
+            (i32.load (i32.const 10248)) (i32.load (i32.const 10252))))))
+        (return (call $respond (i32.const 200) (i32.const 640) (i32.const 2)))))
+
+    (if (call $is (local.get $uri) (local.get $uri_len) (i32.const 576) (i32.const 7))
+      (then
+        ;; result<connection, error> at 10496
+        (call $sqlite_open (i32.const 400) (i32.const 7) (i32.const 10496))
+        (if (i32.load8_u (i32.const 10496))
+          (then (return (call $fail (i32.load8_u (i32.const 10500)) (i32.const 0) (i32.const 0)))))
+        ;; result<query-result, error> at 10752: columns at +4, rows at +12
+        (call $sqlite_execute (i32.load (i32.const 10500)) (i32.const 608) (i32.const 13)
+          (i32.const 0) (i32.const 0) (i32.const 10752))
+        (if (i32.load8_u (i32.const 10752))
+          (then (return (call $fail (i32.load8_u (i32.const 10756)) (i32.const 0) (i32.const 0)))))
+        ;; rows[0].values[0]: a `value` (16 bytes), integer's s64 at +8
+        (return (call $number (i32.const 0) (i32.const 0)
+          (i64.load (i32.add (i32.load (i32.load (i32.const 10764))) (i32.const 8)))))))
 
     (if (call $is (local.get $uri) (local.get $uri_len) (i32.const 304) (i32.const 9))
       (then
