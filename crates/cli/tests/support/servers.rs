@@ -962,6 +962,11 @@ impl Registry {
             .spawn()
             .expect("start docker-registry");
         wait_for_host_port(host, port, &mut child, "docker-registry");
+        wait_for_http(
+            &format!("http://{host}:{port}/v2/"),
+            &mut child,
+            "docker-registry",
+        );
         Registry {
             child,
             port,
@@ -996,6 +1001,29 @@ impl Registry {
 impl Drop for Registry {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// Waits until `url` answers HTTP at all (any status): an open port is not
+/// yet a server that answers, and the port may even be another server's if
+/// `child` lost the race for it (then it has exited, and this says so).
+fn wait_for_http(url: &str, child: &mut Child, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let agent = ureq::AgentBuilder::new()
+        .timeout(Duration::from_secs(2))
+        .build();
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("{what} exited ({status}) before it answered {url}");
+        }
+        match agent.get(url).call() {
+            Ok(_) | Err(ureq::Error::Status(..)) => return,
+            Err(e) => assert!(
+                Instant::now() < deadline,
+                "{what} never answered {url}: {e}"
+            ),
+        }
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
