@@ -178,10 +178,7 @@ async fn read(site: &Site<'_>, dir: &Path, options: &LoadOptions) -> Result<(Arc
             };
             let fetched = options.packages.fetch(&package).await.map_err(|e| {
                 site.error(format!("cannot fetch {package}: {e:#}"))
-                    .with_help(
-                        "check the package, version and registry; a plain-HTTP registry needs `-k` \
-                     (or GYRE_INSECURE_REGISTRIES)",
-                    )
+                    .with_help(crate::packages::FETCH_HELP)
             })?;
             Ok((Arc::from(fetched.wasm), fetched.origin))
         }

@@ -40,6 +40,10 @@ pub struct FetchedPackage {
     pub origin: String,
 }
 
+/// What to check when a fetch failed, for both places a package is named.
+pub(crate) const FETCH_HELP: &str = "check the package, version and registry; a plain-HTTP \
+     registry needs `-k` (or GYRE_INSECURE_REGISTRIES)";
+
 /// The result of a fetch.
 pub type PackageFuture<'a> =
     Pin<Box<dyn Future<Output = anyhow::Result<FetchedPackage>> + Send + 'a>>;

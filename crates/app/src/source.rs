@@ -79,10 +79,7 @@ pub(crate) async fn read(
                     "source",
                     format!("cannot fetch {package}: {e:#}"),
                 )
-                .with_help(
-                    "check the package, version and registry; a plain-HTTP registry needs `-k` \
-                     (or GYRE_INSECURE_REGISTRIES)",
-                )
+                .with_help(crate::packages::FETCH_HELP)
             })?;
             Ok((fetched.wasm, fetched.origin))
         }
