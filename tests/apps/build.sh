@@ -51,6 +51,7 @@ hash_of() { # hash_of NAME TOOLS-STRING BUILD-FUNCTION [SOURCE-DIR] -> content h
     (cd "$HERE/$src" && find . -type f ! -path './node_modules/*' ! -path './wit/deps/*' ! -path '*/__pycache__/*' ! -path './.spin/*' \
       ! -name 'package-lock.json' ! -name '*.wasm' ! -name '*.buildData.json' ! -name 'precompiled-source.js*' -print0 | sort -z | xargs -0 sha256sum)
     if [[ "$name" == spin-inbound ]]; then sha256sum "$ROOT/crates/trigger-http/wit/spin-inbound-http.wit"; fi
+    if [[ "$name" == py3-cron ]]; then sha256sum "$ROOT/crates/trigger-cron/wit/cron.wit"; fi
     if [[ "$name" == compose-* ]]; then declare -f compose_wit build_compose_middleware; fi
   } | sha256sum | cut -c1-32
 }
@@ -118,6 +119,13 @@ build_py3_app() { # build_py3_app APPDIR OUT
   VIRTUAL_ENV="$v" PATH="$v/bin:$PATH" componentize-py -w spin-http componentize app -p "$HERE/$1" -o "$2" >&2
 }
 build_py3() { build_py3_app py3-http "$1"; }
+# A cron component as Spin's cron trigger plugin's Python sample is built:
+# its `spin-cron` world (Gyre's WIT of it), spin-sdk 3 for the Spin imports.
+build_py3_cron() {
+  local v; v="$(venv venv-py3 $PY3_PKGS)"
+  VIRTUAL_ENV="$v" PATH="$v/bin:$PATH" componentize-py -d "$ROOT/crates/trigger-cron/wit" -w spin-cron \
+    componentize -m spin_sdk=spin-imports app -p "$HERE/py3-cron" -o "$1" >&2
+}
 build_py3_hostile() { build_py3_app py3-hostile "$1"; }
 build_py3_state() { build_py3_app py3-state "$1"; }
 build_py3_db() { build_py3_app py3-db "$1"; }
@@ -218,7 +226,7 @@ build_wagi() {
   clang-14 --target=wasm32-wasi --sysroot=/usr -O2 "$HERE/wagi-c/wagi.c" -o "$1"
 }
 
-ALL=(hello-wat sink-wat core-module spin-inbound spin-send wagi-c py5-http py5-state py4-http py4-state py3-http py3-state js-http js-state py5-redis py3-redis py5-db py3-db py5-hostile py3-hostile compose-primary compose-outer compose-inner compose-greeter spin1)
+ALL=(hello-wat sink-wat core-module spin-inbound spin-send wagi-c py5-http py5-state py4-http py4-state py3-http py3-state js-http js-state py5-redis py3-redis py5-db py3-db py5-hostile py3-hostile compose-primary compose-outer compose-inner compose-greeter spin1 py3-cron)
 WANT=("$@")
 [[ ${#WANT[@]} -gt 0 ]] || WANT=("${ALL[@]}")
 
@@ -247,6 +255,7 @@ for name in "${WANT[@]}"; do
     py5-hostile) cached py5-hostile "$PY5_PKGS" build_py5_hostile ;;
     py3-hostile) cached py3-hostile "$PY3_PKGS" build_py3_hostile ;;
     py3-redis) cached py3-redis "$PY3_PKGS" build_py3_redis ;;
+    py3-cron) cached py3-cron "$PY3_PKGS" build_py3_cron ;;
     js-http) cached js-http "build-tools-1.0.7 wasi-http-proxy-1.0.1" build_js ;;
     js-state) cached js-state "build-tools-1.0.7 wasi-http-proxy-1.0.1 $PY5_PKGS" build_js_state ;;
     *) log "unknown guest '$name'; known: ${ALL[*]}"; exit 2 ;;

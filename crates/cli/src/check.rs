@@ -81,7 +81,9 @@ pub(crate) fn check_component(
             .map_err(|e| anyhow::anyhow!("component `{id}`: {e}"))?,
             TriggerConfig::Redis(_) => gyre_trigger_redis::describe_handler(&exports)
                 .map_err(|e| anyhow::anyhow!("component `{id}`: {e}"))?,
-            _ => continue,
+            TriggerConfig::Cron(_) => gyre_trigger_cron::describe_handler(&exports)
+                .map_err(|e| anyhow::anyhow!("component `{id}`: {e}"))?,
+            TriggerConfig::Other => continue,
         };
         if !handlers.contains(&handler) {
             handlers.push(handler);

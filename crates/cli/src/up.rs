@@ -424,9 +424,10 @@ async fn load_app(
     }
     if app.manifest.http_triggers().next().is_none()
         && app.manifest.redis_triggers().next().is_none()
+        && app.manifest.cron_triggers().next().is_none()
     {
         bail!(
-            "No triggers in app: add an `[[trigger.http]]` or `[[trigger.redis]]` to {}",
+            "No triggers in app: add an `[[trigger.http]]`, `[[trigger.redis]]` or `[[trigger.cron]]` to {}",
             manifest_path.display()
         );
     }
@@ -466,15 +467,19 @@ async fn load_app(
     })
 }
 
+/// An app's triggers, compiled and linked.
+struct Triggers {
+    http: Option<HttpTrigger>,
+    redis: Option<gyre_trigger_redis::RedisTrigger>,
+    cron: Option<gyre_trigger_cron::CronTrigger>,
+}
+
 /// Compiles and links the app's triggers, logging what each component is.
 async fn load_triggers(
     session: &Session,
     loaded: &LoadedApp,
     truncate_logs: bool,
-) -> Result<(
-    Option<HttpTrigger>,
-    Option<gyre_trigger_redis::RedisTrigger>,
-)> {
+) -> Result<Triggers> {
     let engine = &session.engine;
     let slow_notice = tokio::spawn(async {
         tokio::time::sleep(Duration::from_millis(1250)).await;
@@ -495,15 +500,15 @@ async fn load_triggers(
             std::future::pending::<()>().await;
         }
     });
+    let load_options = || HttpLoadOptions {
+        output: &session.hub,
+        log_dir: loaded.log_dir.clone(),
+        truncate_logs,
+        limits: &loaded.limits,
+        capabilities: &loaded.capabilities,
+    };
     let http = if loaded.app.manifest.http_triggers().next().is_some() {
-        let load_options = HttpLoadOptions {
-            output: &session.hub,
-            log_dir: loaded.log_dir.clone(),
-            truncate_logs,
-            limits: &loaded.limits,
-            capabilities: &loaded.capabilities,
-        };
-        let (trigger, reports) = HttpTrigger::load(engine, &loaded.app, &load_options).await?;
+        let (trigger, reports) = HttpTrigger::load(engine, &loaded.app, &load_options()).await?;
         for report in &reports {
             report_component(report);
         }
@@ -518,15 +523,13 @@ async fn load_triggers(
         engine,
         &loaded.app,
         &gyre_trigger_redis::RedisLoadOptions {
-            output: &session.hub,
-            log_dir: loaded.log_dir.clone(),
-            truncate_logs,
-            limits: &loaded.limits,
-            capabilities: &loaded.capabilities,
+            common: load_options(),
             resolver: &loaded.resolver,
         },
     )
     .await?;
+    let cron =
+        gyre_trigger_cron::CronTrigger::load(engine, &loaded.app, &load_options()).await?;
     slow_notice.abort();
     let _ = slow_notice.await;
     let redis = redis.map(|(trigger, reports)| {
@@ -536,7 +539,18 @@ async fn load_triggers(
         }
         trigger
     });
-    Ok((http, redis))
+    let cron = cron.map(|(trigger, reports)| {
+        for report in &reports {
+            tracing::info!(
+                "component `{}` ({}): loaded",
+                report.id,
+                gyre_trigger_cron::EXPORT
+            );
+            report_stubbed(&report.id, &report.stubbed);
+        }
+        trigger
+    });
+    Ok(Triggers { http, redis, cron })
 }
 
 fn report_component(report: &gyre_trigger_http::ComponentReport) {
@@ -554,27 +568,57 @@ fn report_component(report: &gyre_trigger_http::ComponentReport) {
     report_stubbed(&report.id, &report.stubbed);
 }
 
-/// One generation of the Redis trigger: stopped when a reload replaces it
-/// or the process stops.
-struct RedisRun {
+/// One generation of the triggers that run without a listener (Redis,
+/// cron): stopped when a reload replaces them or the process stops.
+struct BackgroundRun {
     stop: tokio::sync::watch::Sender<bool>,
-    task: tokio::task::JoinHandle<Result<()>>,
+    tasks: Vec<(&'static str, tokio::task::JoinHandle<Result<()>>)>,
 }
 
-fn start_redis(
-    trigger: gyre_trigger_redis::RedisTrigger,
-    process_stop: tokio::sync::watch::Receiver<bool>,
-) -> Result<RedisRun> {
-    print_channels(&trigger.active_channels())?;
-    let (stop, mut own_stop) = tokio::sync::watch::channel(false);
-    let mut process_stop = process_stop;
-    let task = tokio::spawn(trigger.run(async move {
-        tokio::select! {
-            _ = own_stop.wait_for(|s| *s) => {}
-            _ = process_stop.wait_for(|s| *s) => {}
+impl BackgroundRun {
+    /// Lists and starts the Redis and cron triggers, if any.
+    fn start(
+        redis: Option<gyre_trigger_redis::RedisTrigger>,
+        cron: Option<gyre_trigger_cron::CronTrigger>,
+        process_stop: &tokio::sync::watch::Receiver<bool>,
+    ) -> Result<Self> {
+        let (stop, own_stop) = tokio::sync::watch::channel(false);
+        let stopped = || {
+            let mut own_stop = own_stop.clone();
+            let mut process_stop = process_stop.clone();
+            async move {
+                tokio::select! {
+                    _ = own_stop.wait_for(|s| *s) => {}
+                    _ = process_stop.wait_for(|s| *s) => {}
+                }
+            }
+        };
+        let mut tasks = Vec::new();
+        if let Some(trigger) = redis {
+            print_channels(&trigger.active_channels())?;
+            tasks.push(("Redis", tokio::spawn(trigger.run(stopped()))));
         }
-    }));
-    Ok(RedisRun { stop, task })
+        if let Some(trigger) = cron {
+            print_schedules(&trigger.schedules())?;
+            tasks.push(("cron", tokio::spawn(trigger.run(stopped()))));
+        }
+        Ok(BackgroundRun { stop, tasks })
+    }
+
+    /// Stops this generation and waits for it to finish.
+    async fn stop(self) -> Result<()> {
+        let _ = self.stop.send(true);
+        self.finished().await
+    }
+
+    /// Waits for every trigger of this generation to finish.
+    async fn finished(self) -> Result<()> {
+        for (name, task) in self.tasks {
+            task.await
+                .with_context(|| format!("the {name} trigger task failed"))??;
+        }
+        Ok(())
+    }
 }
 
 /// The manifest to run, and whether it came from a registry.
@@ -660,7 +704,8 @@ async fn up(
         hub,
         args,
     };
-    let (http, redis) = load_triggers(&session, &loaded, session.args.truncate_logs).await?;
+    let Triggers { http, redis, cron } =
+        load_triggers(&session, &loaded, session.args.truncate_logs).await?;
 
     // Every part stops on the same signal.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -693,10 +738,7 @@ async fn up(
         let task = tokio::spawn(server.serve(stopped(stop_rx.clone())));
         http_server = Some((live, addr, task));
     }
-    let mut redis_run = match redis {
-        Some(trigger) => Some(start_redis(trigger, stop_rx.clone())?),
-        None => None,
-    };
+    let mut background = BackgroundRun::start(redis, cron, &stop_rx)?;
     tracing::info!("ready in {} ms", started.elapsed().as_millis());
 
     // Serve, reloading on SIGHUP and whenever the watcher asks.
@@ -718,7 +760,7 @@ async fn up(
             &session,
             &mut current,
             http_server.as_ref().map(|(live, addr, _)| (live, *addr)),
-            &mut redis_run,
+            &mut background,
             &stop_rx,
             &request,
         )
@@ -739,9 +781,7 @@ async fn up(
     if let Some((_, _, task)) = http_server {
         task.await.context("the HTTP server task failed")??;
     }
-    if let Some(run) = redis_run {
-        run.task.await.context("the Redis trigger task failed")??;
-    }
+    background.finished().await?;
     let dropped = session.hub.dropped_bytes();
     if dropped > 0 {
         tracing::warn!(
@@ -758,22 +798,20 @@ async fn reload(
     session: &Session,
     current: &mut LoadedApp,
     http: Option<(&gyre_trigger_http::LiveTrigger, SocketAddr)>,
-    redis_run: &mut Option<RedisRun>,
+    background: &mut BackgroundRun,
     process_stop: &tokio::sync::watch::Receiver<bool>,
     request: &Reload,
 ) -> Result<String> {
     if let Reload::Components(ids) = request {
-        let redis_ids: Vec<&String> = ids
-            .iter()
-            .filter(|id| {
-                current
-                    .app
-                    .manifest
-                    .redis_triggers()
-                    .any(|(t, _)| t.component.as_deref() == Some(id.as_str()))
-            })
-            .collect();
-        if let (Some((live, _)), true) = (http, redis_ids.is_empty()) {
+        // Only HTTP components are swapped alone; a Redis or cron one
+        // reloads the app.
+        let manifest = &current.app.manifest;
+        let background_ids = ids.iter().any(|id| {
+            let runs = |t: &gyre_manifest::Trigger| t.component.as_deref() == Some(id.as_str());
+            manifest.redis_triggers().any(|(t, _)| runs(t))
+                || manifest.cron_triggers().any(|(t, _)| runs(t))
+        });
+        if let (Some((live, _)), false) = (http, background_ids) {
             let serving = live.current();
             let mut next: Option<HttpTrigger> = None;
             for id in ids {
@@ -818,8 +856,8 @@ async fn reload(
         session.download_cache.clone(),
     )
     .await?;
-    let (http_trigger, redis_trigger) = load_triggers(session, &loaded, false).await?;
-    match (http, http_trigger) {
+    let triggers = load_triggers(session, &loaded, false).await?;
+    match (http, triggers.http) {
         (Some((live, addr)), Some(trigger)) => {
             loaded
                 .local_services
@@ -835,15 +873,15 @@ async fn reload(
         ),
         (None, None) => {}
     }
-    // Redis subscriptions move to the new version (messages published in
-    // between are not delivered twice; pub/sub keeps nothing for absent
-    // subscribers).
-    if let Some(run) = redis_run.take() {
-        let _ = run.stop.send(true);
-        let _ = run.task.await;
-    }
-    if let Some(trigger) = redis_trigger {
-        *redis_run = Some(start_redis(trigger, process_stop.clone())?);
+    // Redis subscriptions and cron schedules move to the new version
+    // (messages published in between are not delivered twice: pub/sub
+    // keeps nothing for absent subscribers).
+    let previous = std::mem::replace(
+        background,
+        BackgroundRun::start(triggers.redis, triggers.cron, process_stop)?,
+    );
+    if let Err(e) = previous.stop().await {
+        tracing::warn!("the previous version's triggers ended badly: {e:#}");
     }
     *current = loaded;
     Ok(format!(
@@ -1051,6 +1089,21 @@ fn report_stubbed(id: &str, stubbed: &gyre_engine::StubbedImports) {
             stubbed.0.join(", ")
         );
     }
+}
+
+/// The cron schedules with their next runs.
+fn print_schedules(schedules: &[gyre_trigger_cron::ScheduleInfo]) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "Cron Schedules:")?;
+    for s in schedules {
+        let next = match s.next {
+            Some(next) => format!("next run {}", next.format("%Y-%m-%d %H:%M:%S UTC")),
+            None => "no further runs".to_string(),
+        };
+        writeln!(out, "\t{}: \"{}\" ({next})", s.component, s.expression)?;
+    }
+    out.flush()?;
+    Ok(())
 }
 
 /// Spin's listing of Redis subscriptions.

@@ -91,6 +91,8 @@ pub enum TriggerConfig {
     Http(HttpTrigger),
     /// `[[trigger.redis]]`.
     Redis(RedisTrigger),
+    /// `[[trigger.cron]]` (Spin's cron trigger plugin, built into Gyre).
+    Cron(CronTrigger),
     /// Any other trigger type; Gyre reports it as unsupported when run.
     Other,
 }
@@ -151,6 +153,15 @@ pub struct RedisTrigger {
     /// whose top-level attributes equal these values reach the component,
     /// e.g. `filter = { type = "order.created" }` for CloudEvents.
     pub filter: Vec<(String, String)>,
+}
+
+/// `[[trigger.cron]]`: the component runs on a schedule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CronTrigger {
+    /// `cron_expression` as written: six or seven fields, seconds first
+    /// (`sec min hour day-of-month month day-of-week [year]`), checked at
+    /// parse time.
+    pub expression: String,
 }
 
 /// A component.
@@ -319,6 +330,14 @@ impl Manifest {
     pub fn http_triggers(&self) -> impl Iterator<Item = (&Trigger, &HttpTrigger)> {
         self.triggers.iter().filter_map(|t| match &t.config {
             TriggerConfig::Http(h) => Some((t, h)),
+            _ => None,
+        })
+    }
+
+    /// The cron triggers with their configuration.
+    pub fn cron_triggers(&self) -> impl Iterator<Item = (&Trigger, &CronTrigger)> {
+        self.triggers.iter().filter_map(|t| match &t.config {
+            TriggerConfig::Cron(c) => Some((t, c)),
             _ => None,
         })
     }

@@ -1,5 +1,7 @@
 //! Reading a version 2 manifest into the normalised model.
 
+use std::str::FromStr as _;
+
 use indexmap::IndexMap;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
@@ -864,7 +866,7 @@ fn parse_triggers<'a, 'i>(
                 )
                 .with_help(format!("write each trigger as `[[trigger.{ty}]]`")));
         };
-        if ty != "http" && ty != "redis" {
+        if !matches!(ty.as_str(), "http" | "redis" | "cron") {
             warnings.push(format!(
                 "trigger type `{ty}` is not built into Gyre; its triggers will not run"
             ));
@@ -897,6 +899,7 @@ fn parse_triggers<'a, 'i>(
             let config = match ty.as_str() {
                 "http" => TriggerConfig::Http(parse_http_trigger(&mut t)?),
                 "redis" => TriggerConfig::Redis(parse_redis_trigger(&mut t)?),
+                "cron" => TriggerConfig::Cron(parse_cron_trigger(&mut t)?),
                 _ => TriggerConfig::Other,
             };
             if matches!(config, TriggerConfig::Other) {
@@ -1089,6 +1092,35 @@ pub(crate) fn parse_redis_trigger(t: &mut TableReader<'_, '_>) -> Result<RedisTr
         channel,
         address,
         filter,
+    })
+}
+
+/// `cron_expression`, in the format of Spin's cron trigger plugin: six
+/// fields (`sec min hour day-of-month month day-of-week`) or seven (a year
+/// last). A five-field Unix crontab line is refused with the fix.
+pub(crate) fn parse_cron_trigger(t: &mut TableReader<'_, '_>) -> Result<CronTrigger> {
+    let expression = t.required_string("cron_expression")?;
+    let fields = expression.get_ref().split_whitespace().count();
+    let problem = match fields {
+        6 | 7 => cron::Schedule::from_str(expression.get_ref())
+            .err()
+            .map(|e| format!("invalid cron expression {:?}: {e}", expression.get_ref())),
+        5 => Some(format!(
+            "cron expression {:?} has 5 fields; Spin's cron trigger counts seconds first",
+            expression.get_ref()
+        )),
+        n => Some(format!(
+            "cron expression {:?} has {n} fields; it needs 6 or 7",
+            expression.get_ref()
+        )),
+    };
+    if let Some(problem) = problem {
+        return Err(t
+            .error(expression.span(), "cron_expression", problem)
+            .with_help("write `sec min hour day-of-month month day-of-week [year]`, e.g. `\"*/5 * * * * *\"` for every 5 seconds or `\"0 0 * * * *\"` hourly"));
+    }
+    Ok(CronTrigger {
+        expression: expression.into_inner(),
     })
 }
 

@@ -425,6 +425,9 @@ fn locked_trigger(trigger: &Trigger) -> Result<LockedTrigger> {
                 config.insert("filter".into(), Value::Object(filter));
             }
         }
+        TriggerConfig::Cron(cron) => {
+            config.insert("cron_expression".into(), json!(cron.expression));
+        }
         TriggerConfig::Other => anyhow::bail!(
             "trigger `{}` is of type `{}`, which Gyre cannot run or push",
             trigger.id,

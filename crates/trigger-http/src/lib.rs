@@ -17,14 +17,13 @@ mod wake;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context as _, Result, bail};
 use gyre_app::App;
 use gyre_app::manifest::{HttpExecutor, HttpRoute, StaticResponse};
 use gyre_engine::{
-    AppCapabilities, AppLimits, CacheOutcome, GyreEngine, InstanceConfig, OutputHub, StubbedImports,
+    CacheOutcome, GyreEngine, InstanceConfig, StubbedImports,
 };
 
 /// Route patterns and matching (re-exported from `gyre-http-routing`).
@@ -36,18 +35,7 @@ pub use server::{
 pub use tls::TlsConfig;
 
 /// Options for loading the HTTP trigger.
-pub struct HttpLoadOptions<'a> {
-    /// Guest output destination.
-    pub output: &'a OutputHub,
-    /// Per-component log files go here, if set.
-    pub log_dir: Option<PathBuf>,
-    /// Truncate log files at start instead of appending.
-    pub truncate_logs: bool,
-    /// Deadlines, memory and body limits, per component.
-    pub limits: &'a AppLimits,
-    /// Host capabilities prepared for each component.
-    pub capabilities: &'a AppCapabilities,
-}
+pub type HttpLoadOptions<'a> = gyre_trigger::LoadOptions<'a>;
 
 /// What loading one component did, for the CLI to report.
 #[derive(Debug, Clone)]
@@ -137,22 +125,7 @@ impl HttpTrigger {
                             .components
                             .get(id)
                             .with_context(|| format!("component `{id}` was not loaded"))?;
-                        let config = InstanceConfig {
-                            component_id: Arc::from(id.as_str()),
-                            env: component.env.clone(),
-                            mounts: component
-                                .mounts()
-                                .into_iter()
-                                .map(|m| (m.host, m.guest))
-                                .collect(),
-                            output: options.output.component(
-                                id,
-                                options.log_dir.as_deref(),
-                                options.truncate_logs,
-                            )?,
-                            limits: options.limits.for_component(id).instance,
-                            capabilities: options.capabilities.for_component(id),
-                        };
+                        let config = options.instance_config(app, id)?;
                         let (exec, report) = load_executor(
                             engine,
                             id,

@@ -23,10 +23,8 @@ use std::time::Duration;
 use anyhow::{Context as _, Result, bail};
 use futures::StreamExt as _;
 use gyre_app::App;
-use gyre_engine::{
-    AppCapabilities, AppLimits, GyreEngine, HostState, InstanceConfig, OutputHub, RequestWatch,
-    StubbedImports,
-};
+use gyre_engine::{GyreEngine, HostState, InstanceConfig, RequestWatch, StubbedImports};
+use gyre_trigger::RunOutcome;
 use gyre_variables::Resolver;
 use wasmtime::component::InstancePre;
 
@@ -57,16 +55,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
 /// Options for loading the Redis trigger.
 pub struct RedisLoadOptions<'a> {
-    /// Guest output destination.
-    pub output: &'a OutputHub,
-    /// Per-component log files go here, if set.
-    pub log_dir: Option<std::path::PathBuf>,
-    /// Truncate log files at start instead of appending.
-    pub truncate_logs: bool,
-    /// Deadlines and memory limits, per component.
-    pub limits: &'a AppLimits,
-    /// Host capabilities prepared for each component.
-    pub capabilities: &'a AppCapabilities,
+    /// What every trigger's components load with.
+    pub common: gyre_trigger::LoadOptions<'a>,
     /// Expands `{{ variable }}` in addresses and channels (once, at load).
     pub resolver: &'a Resolver,
 }
@@ -109,29 +99,19 @@ struct Handler {
 impl Handler {
     async fn handle(&self, channel: &str, payload: Vec<u8>) {
         let watch = RequestWatch::new();
-        let run = self.run(payload, &watch);
-        let result = match self.timeout {
-            Some(timeout) => match tokio::time::timeout(timeout, run).await {
-                Ok(result) => result,
-                Err(_) => {
-                    tracing::warn!(
-                        component = %self.id,
-                        channel,
-                        "message handler stopped after {timeout:?} (`request_timeout`); its instance is torn down"
-                    );
-                    return;
-                }
-            },
-            None => run.await,
-        };
-        if let Err(e) = result {
-            if watch.cpu_exceeded() {
-                tracing::warn!(
-                    component = %self.id,
-                    channel,
-                    "message handler stopped: it used more than its CPU time (`cpu_timeout`)"
-                );
-            } else {
+        match gyre_trigger::guarded(self.timeout, &watch, self.run(payload, &watch)).await {
+            RunOutcome::Succeeded => {}
+            RunOutcome::TimedOut(limit) => tracing::warn!(
+                component = %self.id,
+                channel,
+                "message handler stopped after {limit:?} (`request_timeout`); its instance is torn down"
+            ),
+            RunOutcome::CpuExceeded => tracing::warn!(
+                component = %self.id,
+                channel,
+                "message handler stopped: it used more than its CPU time (`cpu_timeout`)"
+            ),
+            RunOutcome::Failed(e) => {
                 tracing::error!(component = %self.id, channel, "message handler failed: {e:#}");
             }
         }
@@ -227,41 +207,15 @@ impl RedisTrigger {
             let (export, config) = match loaded.get(&id) {
                 Some(found) => found.clone(),
                 None => {
-                    let component = app
-                        .components
-                        .get(&id)
-                        .with_context(|| format!("component `{id}` was not loaded"))?;
-                    let engine2 = engine.clone();
-                    let wasm = component.wasm.clone();
-                    let composition = component.composition.clone();
-                    let name = id.clone();
-                    let component_loaded = tokio::task::spawn_blocking(move || {
-                        engine2.load_composed(&name, &wasm, &composition)
-                    })
-                    .await
-                    .context("component loading panicked")??;
+                    let component_loaded =
+                        gyre_trigger::load_component(engine, app, &id).await?;
                     let (export, handler) = detect_export(&id, component_loaded.pre)?;
                     reports.push(RedisComponentReport {
                         id: id.clone(),
                         handler,
                         stubbed: component_loaded.stubbed,
                     });
-                    let config = InstanceConfig {
-                        component_id: Arc::from(id.as_str()),
-                        env: component.env.clone(),
-                        mounts: component
-                            .mounts()
-                            .into_iter()
-                            .map(|m| (m.host, m.guest))
-                            .collect(),
-                        output: options.output.component(
-                            &id,
-                            options.log_dir.as_deref(),
-                            options.truncate_logs,
-                        )?,
-                        limits: options.limits.for_component(&id).instance,
-                        capabilities: options.capabilities.for_component(&id),
-                    };
+                    let config = options.common.instance_config(app, &id)?;
                     let entry = (Arc::new(export), config);
                     loaded.insert(id.clone(), entry.clone());
                     entry
@@ -275,7 +229,7 @@ impl RedisTrigger {
                 },
                 config,
                 filter: MessageFilter::new(redis.filter.clone()),
-                timeout: options.limits.for_component(&id).request_timeout,
+                timeout: options.common.limits.for_component(&id).request_timeout,
             });
             let subscription = match subscriptions.iter_mut().find(|s| s.address == address) {
                 Some(s) => s,

@@ -129,9 +129,38 @@ impl Gyre {
         Gyre::start_program(Path::new(env!("CARGO_BIN_EXE_gyre")), dir, args, env)
     }
 
+    /// `gyre up` for an app without HTTP triggers: ready once stdout shows
+    /// `marker` (its base URL is then empty).
+    pub fn up_until(app: &TestApp, args: &[&str], marker: &str) -> Gyre {
+        let cache = shared_cache_dir();
+        let mut full = vec!["up"];
+        full.extend_from_slice(args);
+        let env = [("GYRE_CACHE_DIR", cache.to_str().expect("utf8"))];
+        let marker = marker.to_string();
+        Gyre::spawn(
+            Path::new(env!("CARGO_BIN_EXE_gyre")),
+            app.path(),
+            &full,
+            &env,
+            move |stdout| stdout.contains(&marker).then(String::new),
+        )
+    }
+
     /// Runs `PROGRAM ARGS` (a gyre, however started) in `dir` and waits for
     /// its `Serving` line.
     pub fn start_program(program: &Path, dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Gyre {
+        Gyre::spawn(program, dir, args, env, serving_url)
+    }
+
+    /// Runs `PROGRAM ARGS` in `dir` until `ready` finds the base URL in
+    /// its stdout.
+    fn spawn(
+        program: &Path,
+        dir: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+        ready: impl Fn(&str) -> Option<String>,
+    ) -> Gyre {
         let mut cmd = Command::new(program);
         cmd.current_dir(dir)
             .args(args)
@@ -149,7 +178,7 @@ impl Gyre {
         drain(child.stderr.take().expect("stderr"), stderr.clone());
         let deadline = Instant::now() + Duration::from_secs(300);
         loop {
-            let found = serving_url(&stdout.lock().expect("lock"));
+            let found = ready(&stdout.lock().expect("lock"));
             if let Some(base) = found {
                 return Gyre {
                     child,

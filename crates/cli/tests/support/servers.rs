@@ -267,6 +267,7 @@ impl Drop for OpenBao {
 }
 
 /// One HTTP/1.1 request as a test server reads it.
+#[derive(Debug, Clone)]
 pub struct HttpRequest {
     pub method: String,
     pub path: String,
@@ -443,6 +444,59 @@ impl Upstream {
 impl Drop for Upstream {
     fn drop(&mut self) {
         self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// One request a [`Recorder`] received.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub at: Instant,
+    pub request: HttpRequest,
+}
+
+/// An HTTP/1.1 server on loopback that answers every request `200 ok` and
+/// keeps each with the time it arrived, for tests of what a guest sent and
+/// when.
+pub struct Recorder {
+    pub port: u16,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<Recorded>>>,
+}
+
+impl Recorder {
+    pub fn start() -> Recorder {
+        use std::io::{BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind recorder");
+        let port = listener.local_addr().expect("addr").port();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen2 = seen.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { continue };
+                let seen = seen2.clone();
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+                    let mut stream = stream;
+                    while let Some(request) = read_request(&mut reader) {
+                        let at = Instant::now();
+                        seen.lock().expect("lock").push(Recorded { at, request });
+                        let answer = "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                        if stream.write_all(answer.as_bytes()).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        Recorder { port, seen }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Every request so far, in arrival order.
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.seen.lock().expect("lock").clone()
     }
 }
 
