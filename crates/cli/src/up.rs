@@ -43,6 +43,11 @@ pub(crate) struct UpArgs {
     #[arg(long, env = "SPIN_HTTP_LISTEN_ADDR", default_value = "127.0.0.1:3000")]
     listen: String,
 
+    /// Serve Prometheus metrics at http://ADDR/metrics, on a listener of
+    /// their own (HOST:PORT or a bare PORT; off by default).
+    #[arg(long, env = "GYRE_METRICS_LISTEN", value_name = "ADDR")]
+    metrics_listen: Option<String>,
+
     /// If the listen port is taken, try the next ones (up to 10).
     #[arg(long)]
     find_free_port: bool,
@@ -528,8 +533,7 @@ async fn load_triggers(
         },
     )
     .await?;
-    let cron =
-        gyre_trigger_cron::CronTrigger::load(engine, &loaded.app, &load_options()).await?;
+    let cron = gyre_trigger_cron::CronTrigger::load(engine, &loaded.app, &load_options()).await?;
     slow_notice.abort();
     let _ = slow_notice.await;
     let redis = redis.map(|(trigger, reports)| {
@@ -648,6 +652,16 @@ async fn up(
 ) -> Result<()> {
     let started = Instant::now();
     let listen = parse_listen(&args.listen)?;
+    // Metrics first: a scrape can watch the load.
+    let metrics = match &args.metrics_listen {
+        Some(addr) => {
+            let server = gyre_telemetry::MetricsServer::bind(parse_listen(addr)?).await?;
+            let addr = server.local_addr()?;
+            println!("Metrics: http://{addr}/metrics");
+            Some(tokio::spawn(server.serve()))
+        }
+        None => None,
+    };
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some(gyre_trigger_http::TlsConfig::from_pem_files(cert, key)?),
         _ => None,
@@ -782,6 +796,9 @@ async fn up(
         task.await.context("the HTTP server task failed")??;
     }
     background.finished().await?;
+    if let Some(task) = metrics {
+        task.abort();
+    }
     let dropped = session.hub.dropped_bytes();
     if dropped > 0 {
         tracing::warn!(

@@ -93,7 +93,10 @@ fn a_one_second_schedule_runs_once_a_second_each_in_a_fresh_instance() {
     );
     // The key-value store carries the count from run to run: each run is
     // its own instance, numbered one after the other.
-    let numbers: Vec<u32> = reports(&seen, "start").into_iter().map(run_number).collect();
+    let numbers: Vec<u32> = reports(&seen, "start")
+        .into_iter()
+        .map(run_number)
+        .collect();
     let expected: Vec<u32> = (1..=numbers.len() as u32).collect();
     assert_eq!(numbers, expected);
     // Runs carry the scheduled time, whole seconds apart.
@@ -112,7 +115,11 @@ fn a_run_still_going_when_the_next_is_due_makes_it_skipped_not_stacked() {
     let recorder = Recorder::start();
     // Every second, each run taking 2.5 s: two of every three are skipped.
     let app = app(&recorder, "* * * * * *", 2500, false);
-    let gyre = Gyre::up_until(&app, &[], "Cron Schedules:");
+    let gyre = Gyre::up_until(
+        &app,
+        &["--metrics-listen", "127.0.0.1:0"],
+        "Cron Schedules:",
+    );
     let seen = wait_for_reports(&recorder, "end", 2, &gyre);
     std::thread::sleep(Duration::from_millis(200));
     let seen = if reports(&seen, "start").len() > 2 {
@@ -142,6 +149,42 @@ fn a_run_still_going_when_the_next_is_due_makes_it_skipped_not_stacked() {
         stderr.contains("skipped: the previous run of `* * * * * *` is still going"),
         "{stderr}"
     );
+    // Runs and skips are counted.
+    let metrics = metrics_text(&gyre);
+    assert!(
+        counter(
+            &metrics,
+            r#"gyre_cron_runs_total{component="tick",result="ok"}"#
+        ) >= 2.0,
+        "{metrics}"
+    );
+    assert!(
+        counter(
+            &metrics,
+            r#"gyre_cron_runs_total{component="tick",result="skipped"}"#
+        ) >= 2.0,
+        "{metrics}"
+    );
+}
+
+/// What `gyre up --metrics-listen` serves, scraped once.
+fn metrics_text(gyre: &Gyre) -> String {
+    let stdout = gyre.stdout();
+    let url = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("Metrics: "))
+        .unwrap_or_else(|| panic!("no metrics address in:\n{stdout}"))
+        .to_string();
+    support::request("GET", &url, &[], None).text()
+}
+
+/// The value of one series in Prometheus' text format (0 if absent).
+fn counter(metrics: &str, series: &str) -> f64 {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(series))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0)
 }
 
 #[test]
@@ -167,7 +210,10 @@ fn bad_schedules_and_components_are_refused_before_anything_runs() {
     let recorder = Recorder::start();
     // Each case: expression, what the error says.
     let cases = [
-        ("*/5 * * * *", "has 5 fields; Spin's cron trigger counts seconds first"),
+        (
+            "*/5 * * * *",
+            "has 5 fields; Spin's cron trigger counts seconds first",
+        ),
         ("61 * * * * *", "invalid cron expression \"61 * * * * *\""),
         ("* * * *", "has 4 fields; it needs 6 or 7"),
     ];
@@ -175,7 +221,10 @@ fn bad_schedules_and_components_are_refused_before_anything_runs() {
         let app = app(&recorder, expression, 0, false);
         let stderr = up_fails(&app, &[]);
         assert!(stderr.contains(says), "{expression}: {stderr}");
-        assert!(stderr.contains("spin.toml:7:"), "{expression}: at its line: {stderr}");
+        assert!(
+            stderr.contains("spin.toml:7:"),
+            "{expression}: at its line: {stderr}"
+        );
         assert!(
             stderr.contains("sec min hour day-of-month month day-of-week"),
             "{expression}: {stderr}"
@@ -209,7 +258,8 @@ source = "{guest:hello-wat}"
     );
     let stderr = up_fails(&wrong, &[]);
     assert!(
-        stderr.contains("component `web`") && stderr.contains("does not export `handle-cron-event`"),
+        stderr.contains("component `web`")
+            && stderr.contains("does not export `handle-cron-event`"),
         "{stderr}"
     );
     assert!(recorder.requests().is_empty(), "nothing ran");

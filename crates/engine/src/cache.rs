@@ -96,6 +96,7 @@ impl CompileCache {
             match unsafe { Component::deserialize_file(engine, &path) } {
                 Ok(component) => {
                     tracing::debug!(path = %path.display(), "loaded compiled component from cache");
+                    gyre_telemetry::metrics().compile_cache(gyre_telemetry::CacheResult::Hit);
                     return Ok((component, CacheOutcome::Hit));
                 }
                 Err(e) => {
@@ -104,6 +105,7 @@ impl CompileCache {
             }
         }
         let component = compile()?;
+        gyre_telemetry::metrics().compile_cache(gyre_telemetry::CacheResult::Miss);
         if let Err(e) = self.store(&component, &path) {
             tracing::warn!(dir = %self.dir.display(), "cannot write the compile cache: {e:#}");
             return Ok((component, CacheOutcome::Disabled));

@@ -29,6 +29,8 @@ pub struct HostState {
     governor: Governor,
     output_budget: Arc<OutputBudget>,
     pub(crate) extensions: Extensions,
+    /// Counts this store in `gyre_instances_live` until it is dropped.
+    _live: gyre_telemetry::LiveInstance,
 }
 
 impl HostState {
@@ -169,6 +171,7 @@ impl InstanceConfig {
             governor: Governor::new(component, self.limits),
             output_budget,
             extensions,
+            _live: gyre_telemetry::LiveInstance::new(),
         };
         let mut store = Store::new(engine, state);
         store.limiter(|s| &mut s.governor);

@@ -117,6 +117,20 @@ pub struct GyreEngine {
 }
 
 /// One engine with its linker and its key in the compile cache.
+/// Lets the metrics scrape read `engine`'s pooling-allocator occupancy
+/// for as long as the engine lives.
+fn report_pool(name: &'static str, engine: &wasmtime::Engine) {
+    let engine = engine.weak();
+    gyre_telemetry::metrics().register_engine(name, move || {
+        let pool = engine.upgrade()?.pooling_allocator_metrics()?;
+        Some(gyre_telemetry::PoolStats {
+            component_instances: pool.component_instances(),
+            memories: u64::try_from(pool.memories()).unwrap_or(u64::MAX),
+            warm_memories: u64::from(pool.unused_warm_memories()),
+        })
+    });
+}
+
 struct Flavor {
     engine: wasmtime::Engine,
     linker: Linker<HostState>,
@@ -229,6 +243,10 @@ impl GyreEngine {
             .map(|flavor| flavor.engine.clone())
             .collect();
         spawn_epoch_ticker(engines, ticker_stop.clone())?;
+        report_pool("concurrent", &concurrent.engine);
+        if let Some(synchronous) = &synchronous {
+            report_pool("synchronous", &synchronous.engine);
+        }
         Ok(GyreEngine {
             concurrent,
             synchronous,

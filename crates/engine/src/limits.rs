@@ -210,6 +210,7 @@ impl ResourceLimiter for Governor {
         }
         if !self.memory_refused {
             self.memory_refused = true;
+            gyre_telemetry::metrics().memory_refused(&self.component);
             tracing::warn!(
                 component = %self.component,
                 "component `{}` tried to grow a memory from {} to {} MiB; the limit is {} MiB (`max_instance_memory`): memory.grow fails",

@@ -192,6 +192,16 @@ impl Session {
         payload: Vec<u8>,
         qos: QoS,
     ) -> Result<(), HostError> {
+        let result = self.publish_uncounted(topic, payload, qos).await;
+        gyre_telemetry::metrics().counted(gyre_telemetry::Outbound::Mqtt, result)
+    }
+
+    async fn publish_uncounted(
+        &mut self,
+        topic: String,
+        payload: Vec<u8>,
+        qos: QoS,
+    ) -> Result<(), HostError> {
         self.client
             .publish(topic, qos, false, payload)
             .await
@@ -230,8 +240,14 @@ impl Session {
 }
 
 impl MqttView<'_> {
-    /// Checks the address against the allow-list and the instance's budget.
+    /// [`Self::check_open`], counted in the metrics when refused.
     fn begin_open(&mut self, address: &str) -> Result<(Address, usize), HostError> {
+        let checked = self.check_open(address);
+        gyre_telemetry::metrics().checked(gyre_telemetry::Outbound::Mqtt, checked)
+    }
+
+    /// Checks the address against the allow-list and the instance's budget.
+    fn check_open(&mut self, address: &str) -> Result<(Address, usize), HostError> {
         let not_permitted =
             || HostError::ConnectionFailed(format!("address {address} is not permitted"));
         let Some(component) = self.state.component.clone() else {

@@ -252,7 +252,19 @@ struct Rows {
     rows: Vec<Vec<Value>>,
 }
 
+/// [`query_uncounted`], counted in the metrics.
 async fn query(
+    conn: Arc<Mutex<mysql_async::Conn>>,
+    statement: String,
+    params: Vec<Value>,
+) -> Result<Rows, MysqlError> {
+    gyre_telemetry::metrics().counted(
+        gyre_telemetry::Outbound::Mysql,
+        query_uncounted(conn, statement, params).await,
+    )
+}
+
+async fn query_uncounted(
     conn: Arc<Mutex<mysql_async::Conn>>,
     statement: String,
     params: Vec<Value>,
@@ -308,7 +320,19 @@ async fn query(
     Ok(Rows { columns, rows })
 }
 
+/// [`execute_uncounted`], counted in the metrics.
 async fn execute(
+    conn: Arc<Mutex<mysql_async::Conn>>,
+    statement: String,
+    params: Vec<Value>,
+) -> Result<(), MysqlError> {
+    gyre_telemetry::metrics().counted(
+        gyre_telemetry::Outbound::Mysql,
+        execute_uncounted(conn, statement, params).await,
+    )
+}
+
+async fn execute_uncounted(
     conn: Arc<Mutex<mysql_async::Conn>>,
     statement: String,
     params: Vec<Value>,
@@ -320,7 +344,13 @@ async fn execute(
 }
 
 impl MysqlView<'_> {
+    /// [`Self::check_open`], counted in the metrics when refused.
     fn begin_open(&mut self, address: &str) -> Result<Arc<crate::ComponentMysql>, MysqlError> {
+        let checked = self.check_open(address);
+        gyre_telemetry::metrics().checked(gyre_telemetry::Outbound::Mysql, checked)
+    }
+
+    fn check_open(&mut self, address: &str) -> Result<Arc<crate::ComponentMysql>, MysqlError> {
         let not_permitted =
             || MysqlError::ConnectionFailed(format!("address {address} is not permitted"));
         let Some(component) = self.state.component.clone() else {

@@ -26,6 +26,7 @@ mod resolver;
 mod sockets;
 mod spin_http;
 
+use gyre_telemetry::{Outbound, OutboundResult};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -236,9 +237,33 @@ fn refused(
 impl WasiHttpHooks for Hooks {
     fn send_request(
         &mut self,
-        mut request: http::Request<WasiBody>,
+        request: http::Request<WasiBody>,
         options: Option<RequestOptions>,
         _fut: Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+    ) -> Box<dyn Future<Output = SendResult> + Send> {
+        let sent = Box::into_pin(self.route(request, options));
+        Box::new(async move {
+            let result = sent.await;
+            let counted = match &result {
+                Ok(_) => OutboundResult::Ok,
+                Err(HttpError::HttpRequestDenied | HttpError::DestinationIpProhibited) => {
+                    OutboundResult::Denied
+                }
+                Err(_) => OutboundResult::Error,
+            };
+            gyre_telemetry::metrics().outbound(Outbound::Http, counted);
+            result
+        })
+    }
+}
+
+impl Hooks {
+    /// Sends `request` where its host leads: another component of the app,
+    /// the app itself, or the network, if the component may reach it.
+    fn route(
+        &self,
+        mut request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
     ) -> Box<dyn Future<Output = SendResult> + Send> {
         let component = &self.0;
         let uri = request.uri().clone();

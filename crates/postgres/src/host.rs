@@ -118,7 +118,19 @@ where
     }
 }
 
+/// [`query_uncounted`], counted in the metrics.
 async fn query(
+    client: Arc<Object>,
+    statement: String,
+    params: Vec<Value>,
+) -> Result<Rows, PgError> {
+    gyre_telemetry::metrics().counted(
+        gyre_telemetry::Outbound::Postgres,
+        query_uncounted(client, statement, params).await,
+    )
+}
+
+async fn query_uncounted(
     client: Arc<Object>,
     statement: String,
     params: Vec<Value>,
@@ -158,7 +170,19 @@ async fn query(
     .await
 }
 
+/// [`execute_uncounted`], counted in the metrics.
 async fn execute(
+    client: Arc<Object>,
+    statement: String,
+    params: Vec<Value>,
+) -> Result<u64, PgError> {
+    gyre_telemetry::metrics().counted(
+        gyre_telemetry::Outbound::Postgres,
+        execute_uncounted(client, statement, params).await,
+    )
+}
+
+async fn execute_uncounted(
     client: Arc<Object>,
     statement: String,
     params: Vec<Value>,
@@ -172,8 +196,17 @@ async fn execute(
 }
 
 impl PostgresView<'_> {
-    /// Checks the address and the instance's connection budget.
+    /// [`Self::check_open`], counted in the metrics when refused.
     fn begin_open(
+        &mut self,
+        address: &str,
+    ) -> Result<(Arc<crate::ComponentPostgres>, tokio_postgres::Config), PgError> {
+        let checked = self.check_open(address);
+        gyre_telemetry::metrics().checked(gyre_telemetry::Outbound::Postgres, checked)
+    }
+
+    /// Checks the address and the instance's connection budget.
+    fn check_open(
         &mut self,
         address: &str,
     ) -> Result<(Arc<crate::ComponentPostgres>, tokio_postgres::Config), PgError> {

@@ -92,6 +92,14 @@ impl Pools {
         }
     }
 
+    /// Connections held by every pool.
+    fn size(&self) -> usize {
+        self.pools
+            .lock()
+            .map(|pools| pools.values().map(|p| p.status().size).sum())
+            .unwrap_or(0)
+    }
+
     /// A connection to `address` from its pool (created on first use).
     async fn get(
         &self,
@@ -263,6 +271,10 @@ impl AppPostgres {
     /// address decides. `max_connections` bounds each pool.
     pub fn new(allow_lists: &HashMap<String, Arc<AllowedHosts>>, max_connections: usize) -> Self {
         let pools = Arc::new(Pools::new(max_connections));
+        let weak = Arc::downgrade(&pools);
+        gyre_telemetry::metrics().register_pool(gyre_telemetry::Outbound::Postgres, move || {
+            weak.upgrade().map(|pools| pools.size())
+        });
         AppPostgres {
             components: allow_lists
                 .iter()

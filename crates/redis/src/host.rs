@@ -140,6 +140,14 @@ impl Ops {
     /// here such a command fails with a dropped connection, the manager
     /// reconnects, and the command is sent once more on the new connection.
     async fn query<T: redis::FromRedisValue>(&mut self, cmd: &redis::Cmd) -> Result<T, HostError> {
+        let result = self.query_uncounted(cmd).await;
+        gyre_telemetry::metrics().counted(gyre_telemetry::Outbound::Redis, result)
+    }
+
+    async fn query_uncounted<T: redis::FromRedisValue>(
+        &mut self,
+        cmd: &redis::Cmd,
+    ) -> Result<T, HostError> {
         match cmd.query_async(&mut self.0).await {
             Err(e) if e.is_connection_dropped() => {
                 tracing::debug!(
@@ -210,9 +218,18 @@ impl Ops {
 }
 
 impl RedisView<'_> {
+    /// [`Self::check_open`], counted in the metrics when refused.
+    fn begin_open(
+        &mut self,
+        address: &str,
+    ) -> Result<(Arc<crate::ComponentRedis>, String), HostError> {
+        let checked = self.check_open(address);
+        gyre_telemetry::metrics().checked(gyre_telemetry::Outbound::Redis, checked)
+    }
+
     /// Checks the address against the allow-list and returns the app's
     /// connection to it.
-    fn begin_open(
+    fn check_open(
         &mut self,
         address: &str,
     ) -> Result<(Arc<crate::ComponentRedis>, String), HostError> {

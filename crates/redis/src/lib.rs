@@ -46,6 +46,11 @@ pub(crate) struct ConnectionPool {
 }
 
 impl ConnectionPool {
+    /// Connections held (one per address).
+    fn size(&self) -> usize {
+        self.connections.lock().map(|map| map.len()).unwrap_or(0)
+    }
+
     async fn get(&self, address: &str) -> Result<redis::aio::ConnectionManager, redis::RedisError> {
         if let Ok(map) = self.connections.lock()
             && let Some(connection) = map.get(address)
@@ -88,6 +93,10 @@ impl AppRedis {
     /// address decides.
     pub fn new(allow_lists: &HashMap<String, Arc<AllowedHosts>>) -> Self {
         let pool = Arc::new(ConnectionPool::default());
+        let weak = Arc::downgrade(&pool);
+        gyre_telemetry::metrics().register_pool(gyre_telemetry::Outbound::Redis, move || {
+            weak.upgrade().map(|pool| pool.size())
+        });
         AppRedis {
             components: allow_lists
                 .iter()

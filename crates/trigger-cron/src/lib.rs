@@ -20,6 +20,7 @@ use anyhow::{Result, bail};
 use chrono::{DateTime, Utc};
 use gyre_app::App;
 use gyre_engine::{GyreEngine, HostState, InstanceConfig, RequestWatch, StubbedImports};
+use gyre_telemetry::{RunResult, TriggerKind, metrics};
 use gyre_trigger::RunOutcome;
 use wasmtime::component::InstancePre;
 
@@ -75,7 +76,17 @@ impl Job {
         let watch = RequestWatch::new();
         let call = self.call(scheduled, &watch);
         let component = &self.component;
-        match gyre_trigger::guarded(self.timeout, &watch, call).await {
+        let outcome = gyre_trigger::guarded(self.timeout, &watch, call).await;
+        gyre_trigger::count_outcome(component, TriggerKind::Cron, &outcome);
+        metrics().cron_run(
+            component,
+            match &outcome {
+                RunOutcome::Succeeded => RunResult::Ok,
+                RunOutcome::TimedOut(_) | RunOutcome::CpuExceeded => RunResult::TimedOut,
+                RunOutcome::Failed(_) => RunResult::Failed,
+            },
+        );
+        match outcome {
             RunOutcome::Succeeded => {
                 tracing::debug!(component = %component, "scheduled run of {scheduled} done");
             }
@@ -101,7 +112,10 @@ impl Job {
         let metadata = Metadata {
             timestamp: u64::try_from(scheduled.timestamp()).unwrap_or(0),
         };
-        match instance.call_handle_cron_event(&mut store, metadata).await? {
+        match instance
+            .call_handle_cron_event(&mut store, metadata)
+            .await?
+        {
             Ok(()) => Ok(()),
             Err(CronError::Other(message)) => bail!("the component returned an error: {message}"),
         }
@@ -122,6 +136,7 @@ impl Job {
             let wait = (next - Utc::now()).to_std().unwrap_or(Duration::ZERO);
             tokio::time::sleep(wait).await;
             if running.swap(true, Ordering::AcqRel) {
+                metrics().cron_run(&self.component, RunResult::Skipped);
                 tracing::warn!(
                     component = %self.component,
                     "run due at {next} skipped: the previous run of `{}` is still going",

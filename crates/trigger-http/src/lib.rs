@@ -22,9 +22,7 @@ use std::sync::Arc;
 use anyhow::{Context as _, Result, bail};
 use gyre_app::App;
 use gyre_app::manifest::{HttpExecutor, HttpRoute, StaticResponse};
-use gyre_engine::{
-    CacheOutcome, GyreEngine, InstanceConfig, StubbedImports,
-};
+use gyre_engine::{CacheOutcome, GyreEngine, InstanceConfig, StubbedImports};
 
 /// Route patterns and matching (re-exported from `gyre-http-routing`).
 pub use gyre_http_routing as routes;
@@ -65,6 +63,13 @@ pub struct RouteInfo {
     pub description: Option<String>,
 }
 
+/// A route's target and the metric series its requests update (looked up
+/// once, here, not per request).
+pub(crate) struct RouteEntry {
+    pub(crate) target: RouteTarget,
+    pub(crate) metrics: gyre_telemetry::RouteMetrics,
+}
+
 /// Where a route leads.
 pub(crate) enum RouteTarget {
     Component(Arc<executor::ComponentExecutor>),
@@ -86,7 +91,9 @@ type ExecutorKey = (String, bool);
 /// builds a new one ([`HttpTrigger::load`], [`HttpTrigger::replace_component`])
 /// and swaps it in through a [`LiveTrigger`].
 pub struct HttpTrigger {
-    pub(crate) router: routes::Router<RouteTarget>,
+    pub(crate) router: routes::Router<RouteEntry>,
+    /// Requests no route matched (404), counted without labels.
+    pub(crate) unmatched: gyre_telemetry::RouteMetrics,
     pub(crate) routes: Vec<RouteInfo>,
     pub(crate) app_name: String,
     pub(crate) app_version: String,
@@ -214,7 +221,8 @@ impl HttpTrigger {
         mut warnings: Vec<String>,
     ) -> Result<Self> {
         let mut entries = Vec::new();
-        for (route, spec) in &specs {
+        // `routes` lists the path routes in the order of `specs`.
+        for ((route, spec), info) in specs.iter().zip(&routes) {
             let target = match spec {
                 TargetSpec::Component(key) => RouteTarget::Component(
                     executors
@@ -224,7 +232,8 @@ impl HttpTrigger {
                 ),
                 TargetSpec::Static(resp) => RouteTarget::Static(resp.clone()),
             };
-            entries.push((route.clone(), target));
+            let metrics = gyre_telemetry::metrics().route(&info.id, route);
+            entries.push((route.clone(), RouteEntry { target, metrics }));
         }
         let (router, unreachable) =
             routes::Router::build(entries).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -244,6 +253,7 @@ impl HttpTrigger {
             .collect();
         Ok(HttpTrigger {
             router,
+            unmatched: gyre_telemetry::metrics().route("", ""),
             routes,
             app_name: app.manifest.application.name.clone(),
             app_version: app.manifest.application.version.clone(),

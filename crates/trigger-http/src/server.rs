@@ -104,6 +104,8 @@ struct Admission {
     running: Arc<tokio::sync::Semaphore>,
     queued: std::sync::atomic::AtomicUsize,
     limits: ServerLimits,
+    /// `gyre_admission_queue_depth`.
+    depth: gyre_telemetry::Gauge,
 }
 
 /// Why a request was not admitted.
@@ -118,6 +120,7 @@ impl Admission {
             running: Arc::new(tokio::sync::Semaphore::new(limits.max_concurrent_requests)),
             queued: std::sync::atomic::AtomicUsize::new(0),
             limits,
+            depth: gyre_telemetry::metrics().queue_depth().clone(),
         }
     }
 
@@ -126,7 +129,8 @@ impl Admission {
             return Ok(permit);
         }
         let waiting = self.queued.fetch_add(1, Ordering::AcqRel);
-        let _leave = scopeguard(&self.queued);
+        self.depth.inc();
+        let _leave = scopeguard(&self.queued, &self.depth);
         if waiting >= self.limits.max_queued_requests {
             return Err(Refused::QueueFull);
         }
@@ -142,15 +146,22 @@ impl Admission {
     }
 }
 
-/// Decrements a counter when dropped.
-fn scopeguard(counter: &std::sync::atomic::AtomicUsize) -> impl Drop + '_ {
-    struct Leave<'a>(&'a std::sync::atomic::AtomicUsize);
+/// Decrements a counter and its gauge when dropped.
+fn scopeguard<'a>(
+    counter: &'a std::sync::atomic::AtomicUsize,
+    gauge: &'a gyre_telemetry::Gauge,
+) -> impl Drop + 'a {
+    struct Leave<'a>(
+        &'a std::sync::atomic::AtomicUsize,
+        &'a gyre_telemetry::Gauge,
+    );
     impl Drop for Leave<'_> {
         fn drop(&mut self) {
             self.0.fetch_sub(1, Ordering::AcqRel);
+            self.1.dec();
         }
     }
-    Leave(counter)
+    Leave(counter, gauge)
 }
 
 /// The listen address is taken by another socket.
@@ -380,7 +391,6 @@ async fn handle(
     // This request stays on the version of the app current now, whatever
     // reloads happen while it runs.
     let trigger = shared.trigger.current();
-    let local_addr = shared.local_addr;
     let target_len = req.uri().path_and_query().map_or(0, |p| p.as_str().len());
     if target_len > shared.limits.max_uri_length {
         tracing::debug!(
@@ -406,19 +416,41 @@ async fn handle(
         };
     }
 
+    let started = std::time::Instant::now();
     let Some(route) = trigger.router.route(&path) else {
         if !NO_ROUTE_HINT.swap(true, Ordering::Relaxed) {
             tracing::warn!(
                 "no route matches {path}: answering 404 (a route of `/...` catches every path)"
             );
         }
+        trigger
+            .unmatched
+            .record(404, started.elapsed().as_secs_f64());
         return empty_response(StatusCode::NOT_FOUND);
     };
-
-    let executor = match route.target {
-        RouteTarget::Static(resp) => return static_response(resp),
-        RouteTarget::Component(executor) => executor.clone(),
+    let response = match &route.target.target {
+        RouteTarget::Static(resp) => static_response(resp),
+        RouteTarget::Component(executor) => {
+            handle_routed(shared, req, client_addr, &route, executor, &path).await
+        }
     };
+    route
+        .target
+        .metrics
+        .record(response.status().as_u16(), started.elapsed().as_secs_f64());
+    response
+}
+
+/// Runs a request's component, within its limits.
+async fn handle_routed(
+    shared: &Shared,
+    req: Request<Incoming>,
+    client_addr: SocketAddr,
+    route: &crate::routes::RouteMatch<'_, crate::RouteEntry>,
+    executor: &Arc<crate::executor::ComponentExecutor>,
+    path: &str,
+) -> Response<ResponseBody> {
+    let local_addr = shared.local_addr;
 
     let (mut parts, body) = req.into_parts();
     let routed = RoutedRequest {
@@ -474,6 +506,10 @@ async fn handle(
     let permit = match shared.admission.admit().await {
         Ok(permit) => permit,
         Err(refused) => {
+            gyre_telemetry::metrics().refused(match refused {
+                Refused::QueueFull => gyre_telemetry::Refusal::QueueFull,
+                Refused::QueueTimeout => gyre_telemetry::Refusal::QueueTimeout,
+            });
             let why = match refused {
                 Refused::QueueFull => format!(
                     "{} requests already wait (`max_queued_requests`)",
@@ -528,7 +564,7 @@ async fn handle(
             );
             Response::from_parts(parts, body.boxed_unsync())
         }
-        Err(e) => failure_response(executor.id(), &path, &e),
+        Err(e) => failure_response(executor.id(), path, &e),
     }
 }
 
@@ -548,6 +584,7 @@ impl std::error::Error for BodyTooLarge {}
 /// 503 when no instance could be allocated, 413 for a body over its limit,
 /// 500 otherwise.
 fn failure_response(component: &str, path: &str, e: &anyhow::Error) -> Response<ResponseBody> {
+    use gyre_telemetry::{Limit, TriggerKind, metrics};
     if e.is::<BodyTooLarge>() {
         tracing::info!(
             component = %component,
@@ -561,6 +598,7 @@ fn failure_response(component: &str, path: &str, e: &anyhow::Error) -> Response<
             "request {path} stopped after {:?} (`request_timeout`): component `{component}` had not answered; its instance is torn down",
             timeout.limit
         );
+        metrics().deadline_exceeded(component, TriggerKind::Http, Limit::RequestTimeout);
         return empty_response(StatusCode::GATEWAY_TIMEOUT);
     }
     if let Some(cpu) = e.downcast_ref::<gyre_engine::CpuTimeExceeded>() {
@@ -569,6 +607,7 @@ fn failure_response(component: &str, path: &str, e: &anyhow::Error) -> Response<
             "request {path} stopped: component `{component}` used more than {:?} of CPU time (`cpu_timeout`)",
             cpu.limit
         );
+        metrics().deadline_exceeded(component, TriggerKind::Http, Limit::CpuTimeout);
         return empty_response(StatusCode::GATEWAY_TIMEOUT);
     }
     if e.chain()
@@ -578,9 +617,11 @@ fn failure_response(component: &str, path: &str, e: &anyhow::Error) -> Response<
             component = %component,
             "request {path} refused with 503: every instance slot is in use ({e:#})"
         );
+        metrics().refused(gyre_telemetry::Refusal::InstanceSlots);
         return service_unavailable();
     }
     tracing::error!(component = %component, "request {path} failed: {e:#}");
+    metrics().guest_failed(component, TriggerKind::Http);
     empty_response(StatusCode::INTERNAL_SERVER_ERROR)
 }
 

@@ -24,6 +24,7 @@ use anyhow::{Context as _, Result, bail};
 use futures::StreamExt as _;
 use gyre_app::App;
 use gyre_engine::{GyreEngine, HostState, InstanceConfig, RequestWatch, StubbedImports};
+use gyre_telemetry::{MessageResult, TriggerKind, metrics};
 use gyre_trigger::RunOutcome;
 use gyre_variables::Resolver;
 use wasmtime::component::InstancePre;
@@ -99,7 +100,14 @@ struct Handler {
 impl Handler {
     async fn handle(&self, channel: &str, payload: Vec<u8>) {
         let watch = RequestWatch::new();
-        match gyre_trigger::guarded(self.timeout, &watch, self.run(payload, &watch)).await {
+        let outcome = gyre_trigger::guarded(self.timeout, &watch, self.run(payload, &watch)).await;
+        let result = match &outcome {
+            RunOutcome::Succeeded => MessageResult::Handled,
+            _ => MessageResult::Failed,
+        };
+        metrics().redis_message(&self.id, channel, result);
+        gyre_trigger::count_outcome(&self.id, TriggerKind::Redis, &outcome);
+        match outcome {
             RunOutcome::Succeeded => {}
             RunOutcome::TimedOut(limit) => tracing::warn!(
                 component = %self.id,
@@ -207,8 +215,7 @@ impl RedisTrigger {
             let (export, config) = match loaded.get(&id) {
                 Some(found) => found.clone(),
                 None => {
-                    let component_loaded =
-                        gyre_trigger::load_component(engine, app, &id).await?;
+                    let component_loaded = gyre_trigger::load_component(engine, app, &id).await?;
                     let (export, handler) = detect_export(&id, component_loaded.pre)?;
                     reports.push(RedisComponentReport {
                         id: id.clone(),
@@ -371,6 +378,7 @@ async fn listen(
     }
     if *ever_connected {
         tracing::info!("resubscribed on Redis at {}", subscription.address);
+        metrics().redis_reconnected();
     }
     *ever_connected = true;
     *backoff = Duration::from_millis(100);
@@ -383,6 +391,7 @@ async fn listen(
         let payload = message.get_payload_bytes().to_vec();
         for handler in handlers {
             if !handler.filter.matches(&payload) {
+                metrics().redis_message(&handler.id, &channel, MessageResult::Filtered);
                 continue;
             }
             let permit = limit.clone().acquire_owned().await?;

@@ -12,8 +12,10 @@ use std::time::Duration;
 use anyhow::{Context as _, Result};
 use gyre_app::App;
 use gyre_engine::{
-    AppCapabilities, AppLimits, GyreEngine, InstanceConfig, LoadedComponent, OutputHub, RequestWatch,
+    AppCapabilities, AppLimits, GyreEngine, InstanceConfig, LoadedComponent, OutputHub,
+    RequestWatch,
 };
+use gyre_telemetry::{Limit, TriggerKind};
 
 /// Options for loading a trigger's components.
 pub struct LoadOptions<'a> {
@@ -104,5 +106,19 @@ pub async fn guarded(
         Ok(()) => RunOutcome::Succeeded,
         Err(_) if watch.cpu_exceeded() => RunOutcome::CpuExceeded,
         Err(e) => RunOutcome::Failed(e),
+    }
+}
+
+/// Counts a call that a limit stopped or that failed, in the metrics every
+/// trigger shares (`gyre_deadline_exceeded_total`, `gyre_guest_failures_total`).
+pub fn count_outcome(component: &str, trigger: TriggerKind, outcome: &RunOutcome) {
+    let metrics = gyre_telemetry::metrics();
+    match outcome {
+        RunOutcome::Succeeded => {}
+        RunOutcome::TimedOut(_) => {
+            metrics.deadline_exceeded(component, trigger, Limit::RequestTimeout);
+        }
+        RunOutcome::CpuExceeded => metrics.deadline_exceeded(component, trigger, Limit::CpuTimeout),
+        RunOutcome::Failed(_) => metrics.guest_failed(component, trigger),
     }
 }

@@ -1281,3 +1281,88 @@ pub fn serve_bytes(body: Vec<u8>, count: usize) -> String {
     });
     format!("http://{addr}/component.wasm")
 }
+
+/// A real Prometheus (Debian's `prometheus`) scraping `targets` every
+/// second, its storage in a temporary directory, its API on loopback.
+pub struct Prometheus {
+    child: Child,
+    pub port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Prometheus {
+    pub fn start(targets: &[String]) -> Prometheus {
+        let binary = find_binary(
+            "GYRE_PROMETHEUS",
+            "prometheus",
+            "apt-get install prometheus",
+        );
+        let dir = tempfile::tempdir().expect("temp dir");
+        let targets: Vec<String> = targets.iter().map(|t| format!("'{t}'")).collect();
+        let config = format!(
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  - job_name: gyre\n    static_configs:\n      - targets: [{}]\n",
+            targets.join(", ")
+        );
+        let config_path = dir.path().join("prometheus.yml");
+        std::fs::write(&config_path, config).expect("write prometheus.yml");
+        let port = free_port();
+        let mut child = Command::new(binary)
+            .arg(format!("--config.file={}", config_path.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path().join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start prometheus");
+        wait_for_http(
+            &format!("http://127.0.0.1:{port}/-/ready"),
+            &mut child,
+            "prometheus",
+        );
+        Prometheus {
+            child,
+            port,
+            _dir: dir,
+        }
+    }
+
+    /// The value of an instant PromQL query with one result, if it has one.
+    pub fn query(&self, promql: &str) -> Option<f64> {
+        let url = format!("http://127.0.0.1:{}/api/v1/query", self.port);
+        let text = ureq::get(&url)
+            .query("query", promql)
+            .call()
+            .ok()?
+            .into_string()
+            .ok()?;
+        let body: serde_json::Value = serde_json::from_str(&text).ok()?;
+        let results = body["data"]["result"].as_array()?;
+        if results.len() != 1 {
+            return None;
+        }
+        results[0]["value"][1].as_str()?.parse().ok()
+    }
+
+    /// Waits (up to 30 s) for `promql` to have the value `want`; returns
+    /// the last value seen.
+    pub fn wait_for(&self, promql: &str, want: f64) -> Option<f64> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let got = self.query(promql);
+            if got == Some(want) || Instant::now() > deadline {
+                return got;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,172 @@
+//! What operators see: Prometheus metrics read back through a real
+//! Prometheus that scrapes `gyre up --metrics-listen`.
+
+mod support;
+
+use std::time::Duration;
+
+use support::servers::Prometheus;
+use support::{Gyre, TestApp, request};
+
+/// The address the `Metrics: http://ADDR/metrics` line names.
+fn metrics_addr(gyre: &Gyre) -> String {
+    let stdout = gyre.stdout();
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("Metrics: http://"))
+        .and_then(|rest| rest.strip_suffix("/metrics"))
+        .unwrap_or_else(|| panic!("no metrics address in:\n{stdout}"))
+        .to_string()
+}
+
+#[test]
+fn prometheus_scrapes_request_counts_refusals_deadlines_and_failures() {
+    let app = TestApp::new(
+        r#"
+spin_manifest_version = 2
+[application]
+name = "observed"
+[[trigger.http]]
+route = "/hello"
+component = "hello"
+[[trigger.http]]
+route = "/py/..."
+component = "hostile"
+[component.hello]
+source = "{guest:hello-wat}"
+[[trigger.http]]
+route = "/hog/..."
+component = "hog"
+[[trigger.http]]
+route = "/inbound/..."
+component = "inbound"
+[component.hostile]
+source = "{guest:py5-hostile}"
+[component.inbound]
+source = "{guest:spin-inbound}"
+[component.hog]
+source = "{guest:py5-hostile}"
+"#,
+    );
+    // One request at a time and no queue: a second request meets 503.
+    app.write(
+        "runtime-config.toml",
+        br#"
+[limits]
+max_concurrent_requests = 1
+max_queued_requests = 0
+request_timeout = "2s"
+[limits.component.hog]
+request_timeout = "30s"
+max_instance_memory = "64MiB"
+"#,
+    );
+    let gyre = Gyre::up(
+        &app,
+        &[
+            "--runtime-config-file",
+            "runtime-config.toml",
+            "--metrics-listen",
+            "127.0.0.1:0",
+            "-q",
+        ],
+    );
+    let metrics = metrics_addr(&gyre);
+    assert_ne!(
+        metrics,
+        gyre.base.trim_start_matches("http://"),
+        "metrics have a listener of their own"
+    );
+    let prometheus = Prometheus::start(&[metrics.clone()]);
+
+    // A request past its deadline holds the only slot: the next is refused.
+    let slow_url = gyre.url("/py/sleep?s=10");
+    let slow = std::thread::spawn(move || request("GET", &slow_url, &[], None).status);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(gyre.get("/hello").status, 503, "{}", gyre.stderr());
+    assert_eq!(slow.join().expect("slow"), 504);
+    for _ in 0..3 {
+        assert_eq!(gyre.get("/hello").status, 200);
+    }
+    for _ in 0..2 {
+        assert_eq!(gyre.get("/missing").status, 404);
+    }
+    // The guest answers 500 itself when its memory runs out …
+    assert_eq!(gyre.get("/hog/alloc").status, 500, "{}", gyre.stderr());
+    // … and this one traps (a DELETE reaches `unreachable`).
+    let trapped = request("DELETE", &gyre.url("/inbound/x"), &[], None);
+    assert_eq!(trapped.status, 500);
+    // The app's port does not serve metrics.
+    assert_eq!(gyre.get("/metrics").status, 404);
+
+    // (PromQL, value Prometheus must come to hold.)
+    let expected: &[(&str, f64)] = &[
+        (
+            r#"gyre_http_requests_total{component="hello",route="/hello",status="2xx"}"#,
+            3.0,
+        ),
+        (
+            r#"gyre_http_requests_total{component="hello",route="/hello",status="5xx"}"#,
+            1.0,
+        ),
+        // Two /missing and the /metrics asked of the app's port.
+        (
+            r#"gyre_http_requests_total{component="",route="",status="4xx"}"#,
+            3.0,
+        ),
+        (
+            r#"gyre_http_requests_total{component="hostile",route="/py/...",status="5xx"}"#,
+            1.0,
+        ),
+        (
+            r#"gyre_http_requests_total{component="hog",route="/hog/...",status="5xx"}"#,
+            1.0,
+        ),
+        (
+            r#"gyre_http_requests_total{component="hostile",route="/py/...",status="2xx"}"#,
+            0.0,
+        ),
+        (r#"gyre_http_refused_total{reason="queue_full"}"#, 1.0),
+        (
+            r#"gyre_deadline_exceeded_total{component="hostile",trigger="http",limit="request_timeout"}"#,
+            1.0,
+        ),
+        (
+            r#"gyre_http_requests_total{component="inbound",route="/inbound/...",status="5xx"}"#,
+            1.0,
+        ),
+        (
+            r#"gyre_guest_failures_total{component="inbound",trigger="http"}"#,
+            1.0,
+        ),
+        (r#"sum(gyre_guest_failures_total)"#, 1.0),
+        (r#"gyre_memory_refusals_total{component="hog"}"#, 1.0),
+        (
+            r#"gyre_http_request_duration_seconds_count{component="hostile"}"#,
+            1.0,
+        ),
+        (
+            r#"gyre_http_request_duration_seconds_count{component="hello"}"#,
+            4.0,
+        ),
+        (r#"sum(gyre_compile_cache_total)"#, 4.0),
+        (r#"gyre_admission_queue_depth"#, 0.0),
+        (r#"gyre_instances_live"#, 0.0),
+        (r#"count(gyre_pool_component_instances)"#, 2.0),
+        (r#"up{job="gyre"}"#, 1.0),
+    ];
+    for (promql, want) in expected {
+        let got = prometheus.wait_for(promql, *want);
+        assert_eq!(got, Some(*want), "{promql}\nstderr:\n{}", gyre.stderr());
+    }
+    // Latency: the 504 took its 2 s; the hello requests a fraction of it.
+    let slow_sum = prometheus
+        .query(r#"gyre_http_request_duration_seconds_sum{component="hostile"}"#)
+        .expect("duration sum");
+    assert!((2.0..4.0).contains(&slow_sum), "{slow_sum}");
+    let resident = prometheus
+        .query(r#"process_resident_memory_bytes"#)
+        .expect("process memory");
+    assert!(resident > 1e6, "{resident}");
+    assert!(prometheus.query("process_cpu_seconds_total").expect("cpu") > 0.0);
+}
