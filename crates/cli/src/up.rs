@@ -48,6 +48,10 @@ pub(crate) struct UpArgs {
     #[arg(long, env = "GYRE_METRICS_LISTEN", value_name = "ADDR")]
     metrics_listen: Option<String>,
 
+    /// How Gyre writes its own log lines (guest output is unchanged).
+    #[arg(long, value_enum, env = "GYRE_LOG_FORMAT", default_value_t = LogFormatArg::Plain)]
+    log_format: LogFormatArg,
+
     /// If the listen port is taken, try the next ones (up to 10).
     #[arg(long)]
     find_free_port: bool,
@@ -348,25 +352,31 @@ pub(crate) fn run_with_reloads(
     args: UpArgs,
     reloads: Option<tokio::sync::mpsc::UnboundedReceiver<Reload>>,
 ) -> Result<ExitCode> {
-    init_logging();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(up(args, reloads))?;
+    let format = match args.log_format {
+        LogFormatArg::Plain => gyre_telemetry::LogFormat::Plain,
+        LogFormatArg::Json => gyre_telemetry::LogFormat::Json,
+    };
+    let telemetry = gyre_telemetry::init(format, "warn,gyre=info", &runtime)?;
+    let served = runtime.block_on(up(args, reloads));
+    // Spans not yet exported leave now, before the process does.
+    drop(telemetry);
+    served?;
     Ok(ExitCode::SUCCESS)
 }
 
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("GYRE_LOG")
-        .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,gyre=info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .without_time()
-        .try_init();
+/// `--log-format`.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) enum LogFormatArg {
+    /// Human-readable lines.
+    #[default]
+    Plain,
+    /// One JSON object per line (timestamp, level, target, message,
+    /// component, and the request's id and route inside a request).
+    Json,
 }
 
 /// What a running `up` can be asked to reload, while it keeps serving.

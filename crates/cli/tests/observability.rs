@@ -1,12 +1,16 @@
 //! What operators see: Prometheus metrics read back through a real
-//! Prometheus that scrapes `gyre up --metrics-listen`.
+//! Prometheus that scrapes `gyre up --metrics-listen`; OpenTelemetry spans
+//! received over OTLP and decoded with the `opentelemetry-proto` types;
+//! JSON log lines.
 
 mod support;
 
 use std::time::Duration;
 
-use support::servers::Prometheus;
-use support::{Gyre, TestApp, request};
+use std::time::Instant;
+
+use support::servers::{OtlpReceiver, Prometheus, ReceivedSpan, Recorder};
+use support::{Gyre, TestApp, request, shared_cache_dir};
 
 /// The address the `Metrics: http://ADDR/metrics` line names.
 fn metrics_addr(gyre: &Gyre) -> String {
@@ -169,4 +173,126 @@ max_instance_memory = "64MiB"
         .expect("process memory");
     assert!(resident > 1e6, "{resident}");
     assert!(prometheus.query("process_cpu_seconds_total").expect("cpu") > 0.0);
+}
+
+const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+const CALLER_SPAN: &str = "00f067aa0ba902b7";
+
+/// The one span named `name` among `spans` whose parent is `parent`.
+fn child<'a>(spans: &'a [ReceivedSpan], parent: &str, name: &str) -> &'a ReceivedSpan {
+    let found: Vec<&ReceivedSpan> = spans
+        .iter()
+        .filter(|s| s.parent_span_id == parent && s.name == name)
+        .collect();
+    assert_eq!(
+        found.len(),
+        1,
+        "one `{name}` span under {parent}; spans:\n{spans:#?}"
+    );
+    found[0]
+}
+
+#[test]
+fn a_request_is_one_span_tree_continuing_the_callers_trace_and_passing_it_on() {
+    let receiver = OtlpReceiver::start();
+    let upstream = Recorder::start();
+    let app = TestApp::new(&format!(
+        r#"
+spin_manifest_version = 2
+[application]
+name = "traced"
+[[trigger.http]]
+route = "/..."
+component = "state"
+[[trigger.http]]
+route = {{ private = true }}
+component = "hello"
+[component.state]
+source = "{{guest:py3-state}}"
+key_value_stores = ["default"]
+allowed_outbound_hosts = ["{upstream}", "http://hello.spin.internal"]
+[component.hello]
+source = "{{guest:hello-wat}}"
+"#,
+        upstream = upstream.url()
+    ));
+    let cache = shared_cache_dir();
+    let endpoint = receiver.endpoint();
+    let gyre = Gyre::up_with(
+        &app,
+        &[],
+        &[
+            ("GYRE_CACHE_DIR", cache.to_str().expect("utf8")),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+            ("OTEL_SERVICE_NAME", "trace-test"),
+            ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+        ],
+    );
+    let url = gyre.url(&format!(
+        "/chain?url={}/seen&next=http://hello.spin.internal/",
+        upstream.url()
+    ));
+    let traceparent = format!("00-{TRACE_ID}-{CALLER_SPAN}-01");
+    let response = request("GET", &url, &[("traceparent", &traceparent)], None);
+    assert_eq!(response.status, 200, "{}", gyre.stderr());
+    assert_eq!(response.text(), "upstream 200, next 200");
+
+    // Both components' request spans arrive (batched every 100 ms).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let spans = loop {
+        let spans: Vec<ReceivedSpan> = receiver
+            .spans()
+            .into_iter()
+            .filter(|s| s.trace_id == TRACE_ID)
+            .collect();
+        let servers = spans
+            .iter()
+            .filter(|s| s.kind == "SPAN_KIND_SERVER")
+            .count();
+        if servers >= 2 && spans.len() >= 8 {
+            break spans;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "spans of trace {TRACE_ID} so far:\n{spans:#?}\nstderr:\n{}",
+            gyre.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(
+        spans.iter().all(|s| s.service == "trace-test"),
+        "{spans:#?}"
+    );
+
+    // The request continues the caller's trace, under the caller's span.
+    let root = child(&spans, CALLER_SPAN, "GET /...");
+    assert_eq!(root.kind, "SPAN_KIND_SERVER");
+    assert_eq!(root.attribute("component"), Some("state"));
+    assert_eq!(root.attribute("http.route"), Some("/..."));
+    assert_eq!(root.attribute("http.response.status_code"), Some("200"));
+    // Its children: the instance, the store, the outbound calls.
+    child(&spans, &root.span_id, "instantiate");
+    child(&spans, &root.span_id, "key-value set");
+    child(&spans, &root.span_id, "key-value get");
+    let outbound = child(&spans, &root.span_id, "GET 127.0.0.1");
+    assert_eq!(outbound.kind, "SPAN_KIND_CLIENT");
+    assert_eq!(outbound.attribute("http.response.status_code"), Some("200"));
+    let chained = child(&spans, &root.span_id, "GET hello.spin.internal");
+    assert_eq!(chained.kind, "SPAN_KIND_CLIENT");
+    // The chained component's request is a child of the call that made it.
+    let hello = child(&spans, &chained.span_id, "GET /...");
+    assert_eq!(hello.kind, "SPAN_KIND_SERVER");
+    assert_eq!(hello.attribute("component"), Some("hello"));
+    child(&spans, &hello.span_id, "instantiate");
+
+    // The upstream was told the trace, under the outbound call's span.
+    let seen = upstream.requests();
+    let sent = seen
+        .iter()
+        .find(|r| r.request.path == "/seen")
+        .expect("the upstream request");
+    assert_eq!(
+        sent.request.header("traceparent"),
+        Some(format!("00-{TRACE_ID}-{}-01", outbound.span_id).as_str())
+    );
 }

@@ -118,126 +118,144 @@ fn parse_counter(value: Option<Vec<u8>>) -> KvResult<i64> {
 impl Backend {
     /// The value of `key`.
     pub async fn get(&self, key: String) -> KvResult<Option<Vec<u8>>> {
-        match self {
-            Backend::Sqlite { database, store } => {
-                sqlite(database, store, move |c, store| sqlite_get(c, store, &key)).await
+        gyre_telemetry::traced("key-value", "get", async move {
+            match self {
+                Backend::Sqlite { database, store } => {
+                    sqlite(database, store, move |c, store| sqlite_get(c, store, &key)).await
+                }
+                Backend::Redis(redis) => Ok(redis.connection().await?.get(key).await?),
             }
-            Backend::Redis(redis) => Ok(redis.connection().await?.get(key).await?),
-        }
+        })
+        .await
     }
 
     /// Sets `key` to `value`, replacing any earlier value.
     pub async fn set(&self, key: String, value: Vec<u8>) -> KvResult<()> {
-        match self {
-            Backend::Sqlite { database, store } => {
-                sqlite(database, store, move |c, store| {
-                    sqlite_set(c, store, &key, &value)
-                })
-                .await
+        gyre_telemetry::traced("key-value", "set", async move {
+            match self {
+                Backend::Sqlite { database, store } => {
+                    sqlite(database, store, move |c, store| {
+                        sqlite_set(c, store, &key, &value)
+                    })
+                    .await
+                }
+                Backend::Redis(redis) => Ok(redis.connection().await?.set(key, value).await?),
             }
-            Backend::Redis(redis) => Ok(redis.connection().await?.set(key, value).await?),
-        }
+        })
+        .await
     }
 
     /// Deletes `key`; deleting a missing key is not an error.
     pub async fn delete(&self, key: String) -> KvResult<()> {
-        self.delete_many(vec![key]).await
+        gyre_telemetry::traced("key-value", "delete", async move {
+            self.delete_many(vec![key]).await
+        })
+        .await
     }
 
     /// Whether `key` has a value.
     pub async fn exists(&self, key: String) -> KvResult<bool> {
-        match self {
-            Backend::Sqlite { database, store } => {
-                sqlite(database, store, move |c, store| {
-                    c.query_row(
-                    "SELECT EXISTS (SELECT 1 FROM spin_key_value WHERE store = ?1 AND key = ?2)",
-                    (store, &key),
-                    |row| row.get::<_, bool>(0),
-                )
-                .map_err(KvError::from)
-                })
-                .await
+        gyre_telemetry::traced("key-value", "exists", async move {
+            match self {
+                Backend::Sqlite { database, store } => {
+                    sqlite(database, store, move |c, store| {
+                        c.query_row(
+                        "SELECT EXISTS (SELECT 1 FROM spin_key_value WHERE store = ?1 AND key = ?2)",
+                        (store, &key),
+                        |row| row.get::<_, bool>(0),
+                    )
+                    .map_err(KvError::from)
+                    })
+                    .await
+                }
+                Backend::Redis(redis) => Ok(redis.connection().await?.exists(key).await?),
             }
-            Backend::Redis(redis) => Ok(redis.connection().await?.exists(key).await?),
-        }
+        })
+        .await
     }
 
     /// Every key, bounded by [`MAX_KEYS_BYTES`].
     pub async fn keys(&self) -> KvResult<Vec<String>> {
-        let too_many = || {
-            KvError(format!(
-                "the keys exceed Gyre's limit of {} MiB in one listing",
-                MAX_KEYS_BYTES >> 20
-            ))
-        };
-        match self {
-            Backend::Sqlite { database, store } => {
-                sqlite(database, store, move |c, store| {
-                    let mut statement =
-                        c.prepare_cached("SELECT key FROM spin_key_value WHERE store = ?1")?;
-                    let mut rows = statement.query([store])?;
+        gyre_telemetry::traced("key-value", "keys", async move {
+            let too_many = || {
+                KvError(format!(
+                    "the keys exceed Gyre's limit of {} MiB in one listing",
+                    MAX_KEYS_BYTES >> 20
+                ))
+            };
+            match self {
+                Backend::Sqlite { database, store } => {
+                    sqlite(database, store, move |c, store| {
+                        let mut statement =
+                            c.prepare_cached("SELECT key FROM spin_key_value WHERE store = ?1")?;
+                        let mut rows = statement.query([store])?;
+                        let mut keys = Vec::new();
+                        let mut size = 0;
+                        while let Some(row) = rows.next()? {
+                            let key: String = row.get(0)?;
+                            size += key.len();
+                            if size > MAX_KEYS_BYTES {
+                                return Err(too_many());
+                            }
+                            keys.push(key);
+                        }
+                        Ok(keys)
+                    })
+                    .await
+                }
+                Backend::Redis(redis) => {
+                    let mut connection = redis.connection().await?;
+                    let mut cursor: u64 = 0;
                     let mut keys = Vec::new();
                     let mut size = 0;
-                    while let Some(row) = rows.next()? {
-                        let key: String = row.get(0)?;
-                        size += key.len();
-                        if size > MAX_KEYS_BYTES {
-                            return Err(too_many());
+                    loop {
+                        let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+                            .arg(cursor)
+                            .arg("COUNT")
+                            .arg(1000)
+                            .query_async(&mut connection)
+                            .await?;
+                        for key in batch {
+                            size += key.len();
+                            if size > MAX_KEYS_BYTES {
+                                return Err(too_many());
+                            }
+                            keys.push(key);
                         }
-                        keys.push(key);
+                        if next == 0 {
+                            break;
+                        }
+                        cursor = next;
                     }
                     Ok(keys)
-                })
-                .await
-            }
-            Backend::Redis(redis) => {
-                let mut connection = redis.connection().await?;
-                let mut cursor: u64 = 0;
-                let mut keys = Vec::new();
-                let mut size = 0;
-                loop {
-                    let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
-                        .arg(cursor)
-                        .arg("COUNT")
-                        .arg(1000)
-                        .query_async(&mut connection)
-                        .await?;
-                    for key in batch {
-                        size += key.len();
-                        if size > MAX_KEYS_BYTES {
-                            return Err(too_many());
-                        }
-                        keys.push(key);
-                    }
-                    if next == 0 {
-                        break;
-                    }
-                    cursor = next;
                 }
-                Ok(keys)
             }
-        }
+        })
+        .await
     }
 
     /// Adds `delta` to the counter at `key` (missing counts as 0) and
     /// returns the new value, atomically.
     pub async fn increment(&self, key: String, delta: i64) -> KvResult<i64> {
-        match self {
-            Backend::Sqlite { database, store } => {
-                sqlite(database, store, move |c, store| {
-                    let tx = c.transaction()?;
-                    let current = parse_counter(sqlite_get(&tx, store, &key)?)?;
-                    let next = current
-                        .checked_add(delta)
-                        .ok_or_else(|| KvError("the counter would overflow".into()))?;
-                    sqlite_set(&tx, store, &key, next.to_string().as_bytes())?;
-                    tx.commit()?;
-                    Ok(next)
-                })
-                .await
+        gyre_telemetry::traced("key-value", "increment", async move {
+            match self {
+                Backend::Sqlite { database, store } => {
+                    sqlite(database, store, move |c, store| {
+                        let tx = c.transaction()?;
+                        let current = parse_counter(sqlite_get(&tx, store, &key)?)?;
+                        let next = current
+                            .checked_add(delta)
+                            .ok_or_else(|| KvError("the counter would overflow".into()))?;
+                        sqlite_set(&tx, store, &key, next.to_string().as_bytes())?;
+                        tx.commit()?;
+                        Ok(next)
+                    })
+                    .await
+                }
+                Backend::Redis(redis) => Ok(redis.connection().await?.incr(key, delta).await?),
             }
-            Backend::Redis(redis) => Ok(redis.connection().await?.incr(key, delta).await?),
-        }
+        })
+        .await
     }
 
     /// Sets `key` to `value` only if it still holds `expected` (`None`: only
@@ -248,110 +266,123 @@ impl Backend {
         expected: Option<Vec<u8>>,
         value: Vec<u8>,
     ) -> KvResult<bool> {
-        match self {
-            Backend::Sqlite { database, store } => {
-                sqlite(database, store, move |c, store| {
-                    let tx = c.transaction()?;
-                    if sqlite_get(&tx, store, &key)? != expected {
-                        return Ok(false);
-                    }
-                    sqlite_set(&tx, store, &key, &value)?;
-                    tx.commit()?;
-                    Ok(true)
-                })
-                .await
+        gyre_telemetry::traced("key-value", "compare-and-swap", async move {
+            match self {
+                Backend::Sqlite { database, store } => {
+                    sqlite(database, store, move |c, store| {
+                        let tx = c.transaction()?;
+                        if sqlite_get(&tx, store, &key)? != expected {
+                            return Ok(false);
+                        }
+                        sqlite_set(&tx, store, &key, &value)?;
+                        tx.commit()?;
+                        Ok(true)
+                    })
+                    .await
+                }
+                Backend::Redis(redis) => {
+                    let mut connection = redis.connection().await?;
+                    let (present, expected) = match expected {
+                        Some(bytes) => ("1", bytes),
+                        None => ("0", Vec::new()),
+                    };
+                    let swapped: i64 = redis::Script::new(SWAP_SCRIPT)
+                        .key(key)
+                        .arg(present)
+                        .arg(expected)
+                        .arg(value)
+                        .invoke_async(&mut connection)
+                        .await?;
+                    Ok(swapped == 1)
+                }
             }
-            Backend::Redis(redis) => {
-                let mut connection = redis.connection().await?;
-                let (present, expected) = match expected {
-                    Some(bytes) => ("1", bytes),
-                    None => ("0", Vec::new()),
-                };
-                let swapped: i64 = redis::Script::new(SWAP_SCRIPT)
-                    .key(key)
-                    .arg(present)
-                    .arg(expected)
-                    .arg(value)
-                    .invoke_async(&mut connection)
-                    .await?;
-                Ok(swapped == 1)
-            }
-        }
+        })
+        .await
     }
 
     /// The values of `keys`, in order.
     pub async fn get_many(&self, keys: Vec<String>) -> KvResult<Vec<(String, Option<Vec<u8>>)>> {
-        if keys.is_empty() {
-            return Ok(Vec::new());
-        }
-        match self {
-            Backend::Sqlite { database, store } => {
-                sqlite(
-                    database,
-                    store,
-                    move |c, store| -> KvResult<Vec<(String, Option<Vec<u8>>)>> {
-                        let mut out = Vec::with_capacity(keys.len());
-                        for key in keys {
-                            let value = sqlite_get(c, store, &key)?;
-                            out.push((key, value));
-                        }
-                        Ok(out)
-                    },
-                )
-                .await
+        gyre_telemetry::traced("key-value", "get-many", async move {
+            if keys.is_empty() {
+                return Ok(Vec::new());
             }
-            Backend::Redis(redis) => {
-                let values: Vec<Option<Vec<u8>>> = redis.connection().await?.mget(&keys).await?;
-                Ok(keys.into_iter().zip(values).collect())
+            match self {
+                Backend::Sqlite { database, store } => {
+                    sqlite(
+                        database,
+                        store,
+                        move |c, store| -> KvResult<Vec<(String, Option<Vec<u8>>)>> {
+                            let mut out = Vec::with_capacity(keys.len());
+                            for key in keys {
+                                let value = sqlite_get(c, store, &key)?;
+                                out.push((key, value));
+                            }
+                            Ok(out)
+                        },
+                    )
+                    .await
+                }
+                Backend::Redis(redis) => {
+                    let values: Vec<Option<Vec<u8>>> =
+                        redis.connection().await?.mget(&keys).await?;
+                    Ok(keys.into_iter().zip(values).collect())
+                }
             }
-        }
+        })
+        .await
     }
 
     /// Sets every pair, in one transaction where the backend has them.
     pub async fn set_many(&self, pairs: Vec<(String, Vec<u8>)>) -> KvResult<()> {
-        if pairs.is_empty() {
-            return Ok(());
-        }
-        match self {
-            Backend::Sqlite { database, store } => {
-                sqlite(database, store, move |c, store| {
-                    let tx = c.transaction()?;
-                    for (key, value) in &pairs {
-                        sqlite_set(&tx, store, key, value)?;
-                    }
-                    tx.commit()?;
-                    Ok(())
-                })
-                .await
+        gyre_telemetry::traced("key-value", "set-many", async move {
+            if pairs.is_empty() {
+                return Ok(());
             }
-            Backend::Redis(redis) => Ok(redis.connection().await?.mset(&pairs).await?),
-        }
+            match self {
+                Backend::Sqlite { database, store } => {
+                    sqlite(database, store, move |c, store| {
+                        let tx = c.transaction()?;
+                        for (key, value) in &pairs {
+                            sqlite_set(&tx, store, key, value)?;
+                        }
+                        tx.commit()?;
+                        Ok(())
+                    })
+                    .await
+                }
+                Backend::Redis(redis) => Ok(redis.connection().await?.mset(&pairs).await?),
+            }
+        })
+        .await
     }
 
     /// Deletes every key; missing keys are not an error.
     pub async fn delete_many(&self, keys: Vec<String>) -> KvResult<()> {
-        if keys.is_empty() {
-            return Ok(());
-        }
-        match self {
-            Backend::Sqlite { database, store } => {
-                sqlite(database, store, move |c, store| {
-                    let tx = c.transaction()?;
-                    {
-                        let mut statement = tx.prepare_cached(
-                            "DELETE FROM spin_key_value WHERE store = ?1 AND key = ?2",
-                        )?;
-                        for key in &keys {
-                            statement.execute((store, key))?;
-                        }
-                    }
-                    tx.commit()?;
-                    Ok(())
-                })
-                .await
+        gyre_telemetry::traced("key-value", "delete-many", async move {
+            if keys.is_empty() {
+                return Ok(());
             }
-            Backend::Redis(redis) => Ok(redis.connection().await?.del(keys).await?),
-        }
+            match self {
+                Backend::Sqlite { database, store } => {
+                    sqlite(database, store, move |c, store| {
+                        let tx = c.transaction()?;
+                        {
+                            let mut statement = tx.prepare_cached(
+                                "DELETE FROM spin_key_value WHERE store = ?1 AND key = ?2",
+                            )?;
+                            for key in &keys {
+                                statement.execute((store, key))?;
+                            }
+                        }
+                        tx.commit()?;
+                        Ok(())
+                    })
+                    .await
+                }
+                Backend::Redis(redis) => Ok(redis.connection().await?.del(keys).await?),
+            }
+        })
+        .await
     }
 }
 

@@ -70,6 +70,7 @@ pub(crate) fn bind(linker: &mut Linker<HostState>) -> Result<()> {
 }
 
 /// Errors common to both versions.
+#[derive(Debug)]
 enum HostError {
     InvalidAddress,
     TooManyConnections,
@@ -192,8 +193,12 @@ impl Session {
         payload: Vec<u8>,
         qos: QoS,
     ) -> Result<(), HostError> {
-        let result = self.publish_uncounted(topic, payload, qos).await;
-        gyre_telemetry::metrics().counted(gyre_telemetry::Outbound::Mqtt, result)
+        gyre_telemetry::outbound_call(
+            gyre_telemetry::Outbound::Mqtt,
+            "publish",
+            self.publish_uncounted(topic, payload, qos),
+        )
+        .await
     }
 
     async fn publish_uncounted(

@@ -252,16 +252,18 @@ struct Rows {
     rows: Vec<Vec<Value>>,
 }
 
-/// [`query_uncounted`], counted in the metrics.
+/// [`query_uncounted`], in a span, counted in the metrics.
 async fn query(
     conn: Arc<Mutex<mysql_async::Conn>>,
     statement: String,
     params: Vec<Value>,
 ) -> Result<Rows, MysqlError> {
-    gyre_telemetry::metrics().counted(
+    gyre_telemetry::outbound_call(
         gyre_telemetry::Outbound::Mysql,
-        query_uncounted(conn, statement, params).await,
+        "query",
+        query_uncounted(conn, statement, params),
     )
+    .await
 }
 
 async fn query_uncounted(
@@ -320,16 +322,18 @@ async fn query_uncounted(
     Ok(Rows { columns, rows })
 }
 
-/// [`execute_uncounted`], counted in the metrics.
+/// [`execute_uncounted`], in a span, counted in the metrics.
 async fn execute(
     conn: Arc<Mutex<mysql_async::Conn>>,
     statement: String,
     params: Vec<Value>,
 ) -> Result<(), MysqlError> {
-    gyre_telemetry::metrics().counted(
+    gyre_telemetry::outbound_call(
         gyre_telemetry::Outbound::Mysql,
-        execute_uncounted(conn, statement, params).await,
+        "execute",
+        execute_uncounted(conn, statement, params),
     )
+    .await
 }
 
 async fn execute_uncounted(

@@ -31,6 +31,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
+use tracing::Instrument as _;
 
 use anyhow::Result;
 use gyre_engine::{AppCapabilities, Extensions, HttpHooks, PrepareInstance};
@@ -237,11 +238,23 @@ fn refused(
 impl WasiHttpHooks for Hooks {
     fn send_request(
         &mut self,
-        request: http::Request<WasiBody>,
+        mut request: http::Request<WasiBody>,
         options: Option<RequestOptions>,
         _fut: Box<dyn Future<Output = Result<(), HttpError>> + Send>,
     ) -> Box<dyn Future<Output = SendResult> + Send> {
-        let sent = Box::into_pin(self.route(request, options));
+        let span = tracing::trace_span!(
+            target: gyre_telemetry::SPAN_TARGET,
+            "outbound http",
+            otel.name = %format_args!("{} {}", request.method(), request.uri().host().unwrap_or_default()),
+            otel.kind = "client",
+            otel.status_code = tracing::field::Empty,
+            http.request.method = %request.method(),
+            url.full = %request.uri(),
+            http.response.status_code = tracing::field::Empty,
+        );
+        // The server (or the chained component) continues this trace.
+        span.in_scope(|| gyre_telemetry::inject_context(request.headers_mut()));
+        let sent = Box::into_pin(self.route(request, options)).instrument(span.clone());
         Box::new(async move {
             let result = sent.await;
             let counted = match &result {
@@ -252,6 +265,15 @@ impl WasiHttpHooks for Hooks {
                 Err(_) => OutboundResult::Error,
             };
             gyre_telemetry::metrics().outbound(Outbound::Http, counted);
+            match &result {
+                Ok((response, _)) => {
+                    span.record("http.response.status_code", response.status().as_u16());
+                }
+                Err(e) => {
+                    span.record("otel.status_code", "ERROR");
+                    tracing::trace!(target: gyre_telemetry::SPAN_TARGET, parent: &span, error = ?e, "outbound request failed");
+                }
+            }
             result
         })
     }

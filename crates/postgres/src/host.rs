@@ -118,16 +118,18 @@ where
     }
 }
 
-/// [`query_uncounted`], counted in the metrics.
+/// [`query_uncounted`], in a span, counted in the metrics.
 async fn query(
     client: Arc<Object>,
     statement: String,
     params: Vec<Value>,
 ) -> Result<Rows, PgError> {
-    gyre_telemetry::metrics().counted(
+    gyre_telemetry::outbound_call(
         gyre_telemetry::Outbound::Postgres,
-        query_uncounted(client, statement, params).await,
+        "query",
+        query_uncounted(client, statement, params),
     )
+    .await
 }
 
 async fn query_uncounted(
@@ -170,16 +172,18 @@ async fn query_uncounted(
     .await
 }
 
-/// [`execute_uncounted`], counted in the metrics.
+/// [`execute_uncounted`], in a span, counted in the metrics.
 async fn execute(
     client: Arc<Object>,
     statement: String,
     params: Vec<Value>,
 ) -> Result<u64, PgError> {
-    gyre_telemetry::metrics().counted(
+    gyre_telemetry::outbound_call(
         gyre_telemetry::Outbound::Postgres,
-        execute_uncounted(client, statement, params).await,
+        "execute",
+        execute_uncounted(client, statement, params),
     )
+    .await
 }
 
 async fn execute_uncounted(

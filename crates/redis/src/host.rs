@@ -74,6 +74,7 @@ pub(crate) fn bind(linker: &mut Linker<HostState>) -> Result<()> {
 }
 
 /// Errors common to both versions.
+#[derive(Debug)]
 enum HostError {
     InvalidAddress,
     TooManyConnections,
@@ -140,8 +141,12 @@ impl Ops {
     /// here such a command fails with a dropped connection, the manager
     /// reconnects, and the command is sent once more on the new connection.
     async fn query<T: redis::FromRedisValue>(&mut self, cmd: &redis::Cmd) -> Result<T, HostError> {
-        let result = self.query_uncounted(cmd).await;
-        gyre_telemetry::metrics().counted(gyre_telemetry::Outbound::Redis, result)
+        gyre_telemetry::outbound_call(
+            gyre_telemetry::Outbound::Redis,
+            "command",
+            self.query_uncounted(cmd),
+        )
+        .await
     }
 
     async fn query_uncounted<T: redis::FromRedisValue>(

@@ -176,15 +176,21 @@ impl Database {
 
     /// Runs one statement with positional parameters.
     pub async fn execute(&self, sql: String, params: Vec<Value>) -> Result<QueryResult, SqlError> {
-        self.with_connection(move |connection| execute_blocking(connection, &sql, params))
-            .await?
+        gyre_telemetry::traced("sqlite", "execute", async move {
+            self.with_connection(move |connection| execute_blocking(connection, &sql, params))
+                .await?
+        })
+        .await
     }
 
     /// Runs a script of statements (`--sqlite`).
     pub async fn execute_batch(&self, sql: String) -> Result<(), SqlError> {
-        self.with_connection(move |connection| connection.execute_batch(&sql))
-            .await?
-            .map_err(SqlError::from)
+        gyre_telemetry::traced("sqlite", "execute-batch", async move {
+            self.with_connection(move |connection| connection.execute_batch(&sql))
+                .await?
+                .map_err(SqlError::from)
+        })
+        .await
     }
 }
 

@@ -70,6 +70,19 @@ pub enum StatusClass {
     ServerError,
 }
 
+impl Outbound {
+    /// The name of the system, as spans and labels give it.
+    pub fn system(self) -> &'static str {
+        match self {
+            Outbound::Http => "http",
+            Outbound::Redis => "redis",
+            Outbound::Postgres => "postgresql",
+            Outbound::Mysql => "mysql",
+            Outbound::Mqtt => "mqtt",
+        }
+    }
+}
+
 impl StatusClass {
     const ALL: [StatusClass; 5] = [
         StatusClass::Informational,
@@ -458,19 +471,6 @@ impl Metrics {
         self.outbound
             .get_or_create(&OutboundLabels { kind, result })
             .inc();
-    }
-
-    /// Counts an outbound call of `kind` by its result, and passes it on.
-    pub fn counted<T, E>(&self, kind: Outbound, result: Result<T, E>) -> Result<T, E> {
-        self.outbound(
-            kind,
-            if result.is_ok() {
-                OutboundResult::Ok
-            } else {
-                OutboundResult::Error
-            },
-        );
-        result
     }
 
     /// Counts an outbound connection of `kind` refused by the component's

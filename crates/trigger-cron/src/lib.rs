@@ -22,6 +22,7 @@ use gyre_app::App;
 use gyre_engine::{GyreEngine, HostState, InstanceConfig, RequestWatch, StubbedImports};
 use gyre_telemetry::{RunResult, TriggerKind, metrics};
 use gyre_trigger::RunOutcome;
+use tracing::Instrument as _;
 use wasmtime::component::InstancePre;
 
 mod bindings {
@@ -76,7 +77,22 @@ impl Job {
         let watch = RequestWatch::new();
         let call = self.call(scheduled, &watch);
         let component = &self.component;
-        let outcome = gyre_trigger::guarded(self.timeout, &watch, call).await;
+        let span = tracing::trace_span!(
+            target: gyre_telemetry::SPAN_TARGET,
+            "cron run",
+            otel.name = %format_args!("cron {component}"),
+            otel.kind = "consumer",
+            otel.status_code = tracing::field::Empty,
+            component = %component,
+            cron.expression = %self.expression,
+            cron.scheduled = %scheduled,
+        );
+        let outcome = gyre_trigger::guarded(self.timeout, &watch, call)
+            .instrument(span.clone())
+            .await;
+        if !matches!(outcome, RunOutcome::Succeeded) {
+            span.record("otel.status_code", "ERROR");
+        }
         gyre_trigger::count_outcome(component, TriggerKind::Cron, &outcome);
         metrics().cron_run(
             component,
@@ -108,7 +124,11 @@ impl Job {
         let engine = self.pre.instance_pre().engine();
         let mut store = self.config.new_store(engine, |_| {})?;
         store.data_mut().watch_request(watch);
-        let instance = self.pre.instantiate_async(&mut store).await?;
+        let instance = self
+            .pre
+            .instantiate_async(&mut store)
+            .instrument(gyre_trigger::instantiate_span(&self.component))
+            .await?;
         let metadata = Metadata {
             timestamp: u64::try_from(scheduled.timestamp()).unwrap_or(0),
         };

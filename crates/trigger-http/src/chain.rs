@@ -8,6 +8,7 @@ use std::sync::Weak;
 
 use gyre_outbound_http::{BoxFuture, LocalDispatch};
 use http_body_util::BodyExt as _;
+use tracing::Instrument as _;
 use wasmtime_wasi_http::{Error as HttpError, WasiBody};
 
 use crate::headers::{self, RoutedRequest};
@@ -35,6 +36,14 @@ impl LocalDispatch for ChainDispatcher {
                 return Err(HttpError::DestinationNotFound);
             };
             let (mut parts, body) = request.into_parts();
+            // The caller's outbound span is this request's parent.
+            let span = crate::server::request_span(
+                &parts.method,
+                &parts.uri,
+                &parts.headers,
+                "/...",
+                executor.id(),
+            );
             let route = RouteMatch {
                 target: &(),
                 route: "/...",
@@ -57,13 +66,18 @@ impl LocalDispatch for ChainDispatcher {
                 path_info: route.path_info.clone(),
                 params: Vec::new(),
             };
-            let response = executor
+            let handled = executor
                 .handle(http::Request::from_parts(parts, body), &wagi_ctx)
-                .await
-                .map_err(|e| {
-                    tracing::error!(component = %executor.id(), "chained request failed: {e:#}");
-                    HttpError::InternalError(Some(format!("component `{}` failed", executor.id())))
-                })?;
+                .instrument(span.clone())
+                .await;
+            crate::server::record_status(
+                &span,
+                handled.as_ref().map_or(500, |r| r.status().as_u16()),
+            );
+            let response = handled.map_err(|e| {
+                tracing::error!(component = %executor.id(), "chained request failed: {e:#}");
+                HttpError::InternalError(Some(format!("component `{}` failed", executor.id())))
+            })?;
             Ok(response.map(|body| {
                 body.map_err(|e| HttpError::InternalError(Some(e.to_string())))
                     .boxed_unsync()

@@ -18,6 +18,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
+use tracing::Instrument as _;
 
 use anyhow::{Result, anyhow, bail};
 use bytes::Bytes;
@@ -342,6 +343,7 @@ impl ComponentExecutor {
         let watch = watch(&mut store);
         let proxy = pre
             .instantiate_async(&mut store)
+            .instrument(gyre_trigger::instantiate_span(self.id()))
             .await
             .map_err(anyhow::Error::from)?;
         let (tx, rx) = tokio::sync::oneshot::channel();
@@ -440,6 +442,7 @@ impl ComponentExecutor {
         let watch = watch(&mut store);
         let instance = pre
             .instantiate_async(&mut store)
+            .instrument(gyre_trigger::instantiate_span(self.id()))
             .await
             .map_err(anyhow::Error::from)?;
         let response = instance
@@ -554,7 +557,11 @@ impl HandlerState for ComponentState {
             .config
             .new_store(&self.engine, |_| {})
             .map_err(wasmtime::Error::from_anyhow)?;
-        let proxy = self.pre.instantiate_async(&mut store).await?;
+        let proxy = self
+            .pre
+            .instantiate_async(&mut store)
+            .instrument(gyre_trigger::instantiate_span(&self.id))
+            .await?;
         Ok(Instance {
             store,
             proxy,

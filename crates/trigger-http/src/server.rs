@@ -29,6 +29,7 @@ use http_body_util::{BodyExt as _, Empty, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
+use tracing::Instrument as _;
 
 use crate::headers::{self, RoutedRequest};
 use crate::wagi::WagiContext;
@@ -431,7 +432,18 @@ async fn handle(
     let response = match &route.target.target {
         RouteTarget::Static(resp) => static_response(resp),
         RouteTarget::Component(executor) => {
-            handle_routed(shared, req, client_addr, &route, executor, &path).await
+            let span = request_span(
+                req.method(),
+                req.uri(),
+                req.headers(),
+                route.route,
+                executor.id(),
+            );
+            let response = handle_routed(shared, req, client_addr, &route, executor, &path)
+                .instrument(span.clone())
+                .await;
+            record_status(&span, response.status().as_u16());
+            response
         }
     };
     route
@@ -439,6 +451,42 @@ async fn handle(
         .metrics
         .record(response.status().as_u16(), started.elapsed().as_secs_f64());
     response
+}
+
+/// The span of one request to a component (enabled only when traces are
+/// exported, or for the request id of JSON log lines), continuing the
+/// caller's trace if the request names one.
+pub(crate) fn request_span(
+    method: &http::Method,
+    uri: &http::Uri,
+    headers: &http::HeaderMap,
+    route: &str,
+    component: &str,
+) -> tracing::Span {
+    static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let span = tracing::trace_span!(
+        target: gyre_telemetry::SPAN_TARGET,
+        "request",
+        otel.name = %format_args!("{method} {route}"),
+        otel.kind = "server",
+        otel.status_code = tracing::field::Empty,
+        http.request.method = %method,
+        http.route = route,
+        url.path = uri.path(),
+        http.response.status_code = tracing::field::Empty,
+        component,
+        request_id = NEXT_ID.fetch_add(1, Ordering::Relaxed),
+    );
+    gyre_telemetry::continue_trace(&span, headers);
+    span
+}
+
+/// Puts the response status on a request's span.
+pub(crate) fn record_status(span: &tracing::Span, status: u16) {
+    span.record("http.response.status_code", status);
+    if status >= 500 {
+        span.record("otel.status_code", "ERROR");
+    }
 }
 
 /// Runs a request's component, within its limits.

@@ -5,6 +5,7 @@
 //! variable set and quirks are kept, since WAGI scripts depend on them.
 
 use std::net::SocketAddr;
+use tracing::Instrument as _;
 
 use anyhow::{Result, anyhow};
 use gyre_engine::{HostState, InstanceConfig};
@@ -75,6 +76,7 @@ impl WagiExecutor {
         let command = self
             .pre
             .instantiate_async(&mut store)
+            .instrument(gyre_trigger::instantiate_span(&config.component_id))
             .await
             .map_err(anyhow::Error::from)?;
         let outcome = command.wasi_cli_run().call_run(&mut store).await;

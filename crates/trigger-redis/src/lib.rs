@@ -27,6 +27,7 @@ use gyre_engine::{GyreEngine, HostState, InstanceConfig, RequestWatch, StubbedIm
 use gyre_telemetry::{MessageResult, TriggerKind, metrics};
 use gyre_trigger::RunOutcome;
 use gyre_variables::Resolver;
+use tracing::Instrument as _;
 use wasmtime::component::InstancePre;
 
 pub use filter::MessageFilter;
@@ -100,7 +101,22 @@ struct Handler {
 impl Handler {
     async fn handle(&self, channel: &str, payload: Vec<u8>) {
         let watch = RequestWatch::new();
-        let outcome = gyre_trigger::guarded(self.timeout, &watch, self.run(payload, &watch)).await;
+        let span = tracing::trace_span!(
+            target: gyre_telemetry::SPAN_TARGET,
+            "redis message",
+            otel.name = %format_args!("{channel} process"),
+            otel.kind = "consumer",
+            otel.status_code = tracing::field::Empty,
+            component = %self.id,
+            messaging.system = "redis",
+            messaging.destination.name = channel,
+        );
+        let outcome = gyre_trigger::guarded(self.timeout, &watch, self.run(payload, &watch))
+            .instrument(span.clone())
+            .await;
+        if !matches!(outcome, RunOutcome::Succeeded) {
+            span.record("otel.status_code", "ERROR");
+        }
         let result = match &outcome {
             RunOutcome::Succeeded => MessageResult::Handled,
             _ => MessageResult::Failed,
@@ -130,7 +146,10 @@ impl Handler {
         store.data_mut().watch_request(watch);
         match &self.export {
             Export::V1(pre) => {
-                let instance = pre.instantiate_async(&mut store).await?;
+                let instance = pre
+                    .instantiate_async(&mut store)
+                    .instrument(gyre_trigger::instantiate_span(&self.id))
+                    .await?;
                 let result = instance
                     .fermyon_spin_inbound_redis()
                     .call_handle_message(&mut store, &payload)
@@ -140,7 +159,10 @@ impl Handler {
                 }
             }
             Export::V3(pre) => {
-                let instance = pre.instantiate_async(&mut store).await?;
+                let instance = pre
+                    .instantiate_async(&mut store)
+                    .instrument(gyre_trigger::instantiate_span(&self.id))
+                    .await?;
                 let result = store
                     .run_concurrent(async move |accessor| {
                         instance

@@ -122,3 +122,9 @@ pub fn count_outcome(component: &str, trigger: TriggerKind, outcome: &RunOutcome
         RunOutcome::Failed(_) => metrics.guest_failed(component, trigger),
     }
 }
+
+/// The span of one instantiation, a child of the span of the event that
+/// asked for it.
+pub fn instantiate_span(component: &str) -> tracing::Span {
+    tracing::trace_span!(target: gyre_telemetry::SPAN_TARGET, "instantiate", component)
+}

@@ -10,6 +10,8 @@ Routes:
   /sql            body {"sql": ..., "params": [...]} -> JSON with rowid and changes
   /var/<name>     the value
   /fetch?url=U    outbound HTTP; 200 with the upstream body and x-upstream-status
+  /chain?url=U&next=N  one request doing a bit of everything, for traces:
+                  key-value set and get, GET U, GET N (another component) -> 200
 Interface errors answer 409 with the error's variant name (and payload).
 """
 
@@ -63,7 +65,7 @@ class IncomingHandler(http.IncomingHandler):
         parts = path.strip("/").split("/")
         # The component may be mounted under a prefix (`/v3/...`).
         for index, part in enumerate(parts):
-            if part in ("kv", "sql", "var", "fetch"):
+            if part in ("kv", "sql", "var", "fetch", "chain"):
                 parts = parts[index:]
                 break
         body = request.body or b""
@@ -98,6 +100,14 @@ class IncomingHandler(http.IncomingHandler):
                 query = {k: v[-1] for k, v in parse_qs(request.uri.partition("?")[2]).items()}
                 sent = send(Request(query.get("method", "GET"), query["url"], {}, body or None))
                 return Response(200, {"x-upstream-status": str(sent.status)}, sent.body or b"")
+            if parts[0] == "chain":
+                query = {k: v[-1] for k, v in parse_qs(request.uri.partition("?")[2]).items()}
+                with key_value.open_default() as store:
+                    store.set("chained", b"yes")
+                    store.get("chained")
+                upstream = send(Request("GET", query["url"], {}, None))
+                chained = send(Request("GET", query["next"], {}, None))
+                return text(200, f"upstream {upstream.status}, next {chained.status}")
             if parts[0] == "var":
                 return text(200, variables.get(parts[1]))
         except Exception as e:

@@ -1366,3 +1366,136 @@ impl Drop for Prometheus {
         let _ = self.child.wait();
     }
 }
+
+/// One span as an OTLP receiver got it.
+#[derive(Debug, Clone)]
+pub struct ReceivedSpan {
+    pub service: String,
+    pub trace_id: String,
+    pub span_id: String,
+    /// Empty for a root span.
+    pub parent_span_id: String,
+    pub name: String,
+    /// `SPAN_KIND_SERVER`, `SPAN_KIND_CLIENT`, …
+    pub kind: String,
+    pub attributes: Vec<(String, String)>,
+    /// `STATUS_CODE_ERROR`, …
+    pub status: String,
+}
+
+impl ReceivedSpan {
+    pub fn attribute(&self, key: &str) -> Option<&str> {
+        self.attributes
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// An OTLP/HTTP trace receiver on loopback (`POST /v1/traces`, protobuf),
+/// decoding what it gets with the `opentelemetry-proto` types: no
+/// collector is packaged for Debian, and this speaks the same wire format.
+pub struct OtlpReceiver {
+    pub port: u16,
+    spans: std::sync::Arc<std::sync::Mutex<Vec<ReceivedSpan>>>,
+}
+
+impl OtlpReceiver {
+    pub fn start() -> OtlpReceiver {
+        use std::io::{BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind OTLP receiver");
+        let port = listener.local_addr().expect("addr").port();
+        let spans = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let spans2 = spans.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { continue };
+                let spans = spans2.clone();
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+                    let mut stream = stream;
+                    while let Some(request) = read_request(&mut reader) {
+                        let status = if request.method == "POST" && request.path == "/v1/traces" {
+                            match decode_traces(&request.body) {
+                                Some(decoded) => {
+                                    spans.lock().expect("lock").extend(decoded);
+                                    "200 OK"
+                                }
+                                None => "400 Bad Request",
+                            }
+                        } else {
+                            "404 Not Found"
+                        };
+                        let answer = format!(
+                            "HTTP/1.1 {status}\r\ncontent-type: application/x-protobuf\r\ncontent-length: 0\r\n\r\n"
+                        );
+                        if stream.write_all(answer.as_bytes()).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        OtlpReceiver { port, spans }
+    }
+
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT` for this receiver.
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Every span received so far.
+    pub fn spans(&self) -> Vec<ReceivedSpan> {
+        self.spans.lock().expect("lock").clone()
+    }
+}
+
+fn decode_traces(body: &[u8]) -> Option<Vec<ReceivedSpan>> {
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use opentelemetry_proto::tonic::common::v1::any_value::Value;
+    use prost::Message as _;
+    let request = ExportTraceServiceRequest::decode(body).ok()?;
+    let text = |v: &Option<opentelemetry_proto::tonic::common::v1::AnyValue>| match v
+        .as_ref()
+        .and_then(|v| v.value.as_ref())
+    {
+        Some(Value::StringValue(s)) => s.clone(),
+        Some(Value::IntValue(i)) => i.to_string(),
+        Some(Value::BoolValue(b)) => b.to_string(),
+        Some(Value::DoubleValue(d)) => d.to_string(),
+        other => format!("{other:?}"),
+    };
+    let mut out = Vec::new();
+    for resource_spans in request.resource_spans {
+        let service = resource_spans
+            .resource
+            .iter()
+            .flat_map(|r| &r.attributes)
+            .find(|kv| kv.key == "service.name")
+            .map(|kv| text(&kv.value))
+            .unwrap_or_default();
+        for scope in resource_spans.scope_spans {
+            for span in scope.spans {
+                out.push(ReceivedSpan {
+                    service: service.clone(),
+                    trace_id: hex::encode(&span.trace_id),
+                    span_id: hex::encode(&span.span_id),
+                    parent_span_id: hex::encode(&span.parent_span_id),
+                    name: span.name.clone(),
+                    kind: span.kind().as_str_name().to_string(),
+                    attributes: span
+                        .attributes
+                        .iter()
+                        .map(|kv| (kv.key.clone(), text(&kv.value)))
+                        .collect(),
+                    status: span
+                        .status
+                        .as_ref()
+                        .map(|s| s.code().as_str_name().to_string())
+                        .unwrap_or_default(),
+                });
+            }
+        }
+    }
+    Some(out)
+}
