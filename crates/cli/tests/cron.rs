@@ -8,8 +8,8 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use support::servers::{Recorded, Recorder};
-use support::{Gyre, TestApp, up_fails};
+use support::servers::{OtlpReceiver, Recorded, Recorder};
+use support::{Gyre, TestApp, shared_cache_dir, up_fails};
 
 /// A cron-only app: `py3-cron` on `expression`, reporting to `recorder`.
 fn app(recorder: &Recorder, expression: &str, sleep_ms: u32, fail: bool) -> TestApp {
@@ -74,8 +74,20 @@ fn wait_for_reports(recorder: &Recorder, what: &str, n: usize, gyre: &Gyre) -> V
 #[test]
 fn a_one_second_schedule_runs_once_a_second_each_in_a_fresh_instance() {
     let recorder = Recorder::start();
+    let receiver = OtlpReceiver::start();
     let app = app(&recorder, "* * * * * *", 0, false);
-    let gyre = Gyre::up_until(&app, &[], "Cron Schedules:");
+    let cache = shared_cache_dir();
+    let endpoint = receiver.endpoint();
+    let gyre = Gyre::up_until_with(
+        &app,
+        &[],
+        &[
+            ("GYRE_CACHE_DIR", cache.to_str().expect("utf8")),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+            ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+        ],
+        "Cron Schedules:",
+    );
     let first = wait_for_reports(&recorder, "end", 1, &gyre);
     let t0 = reports(&first, "start")[0].at;
     let window = Duration::from_secs(6);
@@ -108,6 +120,27 @@ fn a_one_second_schedule_runs_once_a_second_each_in_a_fresh_instance() {
     let log = std::fs::read_to_string(app.path().join(".spin/logs/tick_stdout.txt"))
         .expect("the component's stdout log");
     assert!(log.contains("run 1 scheduled at "), "{log}");
+    // Each run is a trace: the run, its instance, its store and its calls.
+    let spans = receiver.spans();
+    let run = spans
+        .iter()
+        .find(|s| s.name == "cron tick" && s.parent_span_id.is_empty())
+        .unwrap_or_else(|| panic!("no run span in {spans:#?}"));
+    assert_eq!(run.kind, "SPAN_KIND_CONSUMER");
+    assert_eq!(run.attribute("cron.expression"), Some("* * * * * *"));
+    let children: Vec<&str> = spans
+        .iter()
+        .filter(|s| s.parent_span_id == run.span_id)
+        .map(|s| s.name.as_str())
+        .collect();
+    for name in [
+        "instantiate",
+        "key-value get",
+        "key-value set",
+        "POST 127.0.0.1",
+    ] {
+        assert!(children.contains(&name), "`{name}` in {children:?}");
+    }
 }
 
 #[test]

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use std::time::Instant;
 
-use support::servers::{OtlpReceiver, Prometheus, ReceivedSpan, Recorder};
+use support::servers::{OtlpGrpcReceiver, OtlpReceiver, Prometheus, ReceivedSpan, Recorder};
 use support::{Gyre, TestApp, request, shared_cache_dir};
 
 /// The address the `Metrics: http://ADDR/metrics` line names.
@@ -294,5 +294,156 @@ source = "{{guest:hello-wat}}"
     assert_eq!(
         sent.request.header("traceparent"),
         Some(format!("00-{TRACE_ID}-{}-01", outbound.span_id).as_str())
+    );
+}
+
+#[test]
+fn json_logs_are_one_object_a_line_with_the_request_and_component() {
+    let app = TestApp::new(
+        r#"
+spin_manifest_version = 2
+[application]
+name = "logged"
+[[trigger.http]]
+route = "/..."
+component = "state"
+[component.state]
+source = "{guest:py3-state}"
+"#,
+    );
+    let gyre = Gyre::up(&app, &["--log-format", "json"]);
+    // Outbound HTTP the component may not make: a warning inside a request.
+    for _ in 0..2 {
+        let response = gyre.get("/fetch?url=http://example.invalid/");
+        assert_eq!(response.status, 409);
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while gyre.stderr().matches("not allowed").count() < 2 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let stderr = gyre.stderr();
+    let lines: Vec<serde_json::Value> = stderr
+        .lines()
+        .map(|line| {
+            serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("not a JSON object ({e}): {line}\n{stderr}"))
+        })
+        .collect();
+    for line in &lines {
+        for key in ["timestamp", "level", "target", "message"] {
+            assert!(line.get(key).is_some(), "`{key}` in {line}");
+        }
+    }
+    assert!(
+        lines.iter().any(|l| l["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("ready in "))),
+        "{stderr}"
+    );
+    let denied: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|l| {
+            l["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("not allowed"))
+        })
+        .collect();
+    assert_eq!(denied.len(), 2, "{stderr}");
+    for line in &denied {
+        assert_eq!(line["level"], "WARN");
+        assert_eq!(line["span"]["component"], "state", "{line}");
+        assert_eq!(line["span"]["http.route"], "/...", "{line}");
+    }
+    let ids: Vec<u64> = denied
+        .iter()
+        .map(|l| l["span"]["request_id"].as_u64().expect("a request id"))
+        .collect();
+    assert_ne!(ids[0], ids[1], "each request has its own id");
+}
+
+#[test]
+fn spans_go_over_grpc_when_the_protocol_says_so() {
+    let receiver = OtlpGrpcReceiver::start();
+    let app = TestApp::new(
+        r#"
+spin_manifest_version = 2
+[application]
+name = "traced"
+[[trigger.http]]
+route = "/hello"
+component = "hello"
+[component.hello]
+source = "{guest:hello-wat}"
+"#,
+    );
+    let cache = shared_cache_dir();
+    let endpoint = receiver.endpoint();
+    let gyre = Gyre::up_with(
+        &app,
+        &[],
+        &[
+            ("GYRE_CACHE_DIR", cache.to_str().expect("utf8")),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+            ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+        ],
+    );
+    let traceparent = format!("00-{TRACE_ID}-{CALLER_SPAN}-01");
+    let response = request(
+        "GET",
+        &gyre.url("/hello"),
+        &[("traceparent", &traceparent)],
+        None,
+    );
+    assert_eq!(response.status, 200);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let spans = receiver.spans();
+        if spans
+            .iter()
+            .any(|s| s.trace_id == TRACE_ID && s.name == "GET /hello")
+        {
+            let root = child(&spans, CALLER_SPAN, "GET /hello");
+            assert_eq!(root.service, "gyre", "the default service name");
+            child(&spans, &root.span_id, "instantiate");
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no request span over gRPC: {spans:#?}\nstderr:\n{}",
+            gyre.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn an_unknown_otlp_protocol_is_refused_with_the_ones_there_are() {
+    let app = TestApp::new(
+        r#"
+spin_manifest_version = 2
+[application]
+name = "traced"
+[[trigger.http]]
+route = "/hello"
+component = "hello"
+[component.hello]
+source = "{guest:hello-wat}"
+"#,
+    );
+    let output = support::gyre_command()
+        .current_dir(app.path())
+        .args(["up", "--listen", "127.0.0.1:0"])
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318")
+        .env("OTEL_EXPORTER_OTLP_PROTOCOL", "carrier-pigeon")
+        .output()
+        .expect("run gyre");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(
+            "\"carrier-pigeon\" is not supported: use `http/protobuf` (the default) or `grpc`"
+        ),
+        "{stderr}"
     );
 }

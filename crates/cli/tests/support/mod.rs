@@ -133,15 +133,20 @@ impl Gyre {
     /// `marker` (its base URL is then empty).
     pub fn up_until(app: &TestApp, args: &[&str], marker: &str) -> Gyre {
         let cache = shared_cache_dir();
+        let env = [("GYRE_CACHE_DIR", cache.to_str().expect("utf8"))];
+        Gyre::up_until_with(app, args, &env, marker)
+    }
+
+    /// [`Gyre::up_until`] with this environment.
+    pub fn up_until_with(app: &TestApp, args: &[&str], env: &[(&str, &str)], marker: &str) -> Gyre {
         let mut full = vec!["up"];
         full.extend_from_slice(args);
-        let env = [("GYRE_CACHE_DIR", cache.to_str().expect("utf8"))];
         let marker = marker.to_string();
         Gyre::spawn(
             Path::new(env!("CARGO_BIN_EXE_gyre")),
             app.path(),
             &full,
-            &env,
+            env,
             move |stdout| stdout.contains(&marker).then(String::new),
         )
     }

@@ -1451,10 +1451,18 @@ impl OtlpReceiver {
 }
 
 fn decode_traces(body: &[u8]) -> Option<Vec<ReceivedSpan>> {
-    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-    use opentelemetry_proto::tonic::common::v1::any_value::Value;
     use prost::Message as _;
-    let request = ExportTraceServiceRequest::decode(body).ok()?;
+    let request =
+        opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest::decode(body)
+            .ok()?;
+    Some(received_spans(request))
+}
+
+/// The spans of one OTLP export, flattened.
+fn received_spans(
+    request: opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest,
+) -> Vec<ReceivedSpan> {
+    use opentelemetry_proto::tonic::common::v1::any_value::Value;
     let text = |v: &Option<opentelemetry_proto::tonic::common::v1::AnyValue>| match v
         .as_ref()
         .and_then(|v| v.value.as_ref())
@@ -1497,5 +1505,85 @@ fn decode_traces(body: &[u8]) -> Option<Vec<ReceivedSpan>> {
             }
         }
     }
-    Some(out)
+    out
+}
+
+/// An OTLP/gRPC trace receiver on loopback: tonic serving the
+/// `opentelemetry-proto` TraceService, on its own runtime thread.
+pub struct OtlpGrpcReceiver {
+    pub port: u16,
+    spans: std::sync::Arc<std::sync::Mutex<Vec<ReceivedSpan>>>,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+struct TraceCollector(std::sync::Arc<std::sync::Mutex<Vec<ReceivedSpan>>>);
+
+#[tonic::async_trait]
+impl opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::TraceService
+    for TraceCollector
+{
+    async fn export(
+        &self,
+        request: tonic::Request<
+            opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest,
+        >,
+    ) -> Result<
+        tonic::Response<
+            opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse,
+        >,
+        tonic::Status,
+    > {
+        let spans = received_spans(request.into_inner());
+        self.0.lock().expect("lock").extend(spans);
+        Ok(tonic::Response::new(Default::default()))
+    }
+}
+
+impl OtlpGrpcReceiver {
+    pub fn start() -> OtlpGrpcReceiver {
+        use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::TraceServiceServer;
+        let spans = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let collector = TraceCollector(spans.clone());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let (bound, port) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .expect("bind OTLP/gRPC receiver");
+                bound
+                    .send(listener.local_addr().expect("addr").port())
+                    .expect("send port");
+                let incoming = futures_util::stream::unfold(listener, |listener| async move {
+                    let accepted = listener.accept().await.map(|(stream, _)| stream);
+                    Some((accepted, listener))
+                });
+                tonic::transport::Server::builder()
+                    .add_service(TraceServiceServer::new(collector))
+                    .serve_with_incoming_shutdown(incoming, async {
+                        let _ = stopped.await;
+                    })
+                    .await
+                    .expect("OTLP/gRPC receiver");
+            });
+        });
+        let port = port.recv().expect("receiver port");
+        OtlpGrpcReceiver {
+            port,
+            spans,
+            _stop: stop,
+        }
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn spans(&self) -> Vec<ReceivedSpan> {
+        self.spans.lock().expect("lock").clone()
+    }
 }
