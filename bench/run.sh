@@ -9,6 +9,10 @@
 #
 #   bench/run.sh                 # defaults: 10 s per run, 32 connections
 #   DURATION=5 CONNECTIONS=64 bench/run.sh
+#   BASELINE=/path/to/older/gyre bench/run.sh   # also the tiny guest on that binary
+#
+# The tiny guest also runs with --metrics-listen and a scrape every second
+# (metrics are recorded in every run; this adds serving them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION="${DURATION:-10}"
@@ -84,6 +88,23 @@ for pair in "tiny:hello-wat:/" "python:py5-http:/hello" "python-rc:py4-http:/hel
   load "gyre-$name" "$(wait_serving "$WORK/$name.log")$path" $PID
   kill -TERM $PID; wait $PID 2>/dev/null || true
 done
+
+# The tiny guest with its metrics served and scraped every second.
+dir="$(app tiny-metrics hello-wat)"
+GYRE_CACHE_DIR="$CACHE" "$GYRE" up -f "$dir" --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 -q > "$WORK/tm.log" 2>"$WORK/tm.err" & PID=$!
+base="$(wait_serving "$WORK/tm.log")"
+metrics="$(grep -m1 '^Metrics: ' "$WORK/tm.log" | cut -d' ' -f2)"
+( while sleep 1; do curl -sf "$metrics" >/dev/null || true; done ) & SCRAPER=$!
+load "gyre-tiny-metrics-scraped" "$base/" $PID
+kill $SCRAPER 2>/dev/null || true
+kill -TERM $PID; wait $PID 2>/dev/null || true
+
+if [[ -n "${BASELINE:-}" ]]; then
+  dir="$(app tiny-baseline hello-wat)"
+  GYRE_CACHE_DIR="$WORK/baseline-cache" "$BASELINE" up -f "$dir" --listen 127.0.0.1:0 -q > "$WORK/tb.log" 2>"$WORK/tb.err" & PID=$!
+  load "baseline-tiny" "$(wait_serving "$WORK/tb.log")/" $PID
+  kill -TERM $PID; wait $PID 2>/dev/null || true
+fi
 
 echo
 echo "## Key-value on the default store (Python SDK 5, spin:key-value@3.0.0)"
