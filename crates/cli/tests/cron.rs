@@ -9,7 +9,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use support::servers::{OtlpReceiver, Recorded, Recorder};
-use support::{Gyre, TestApp, shared_cache_dir, up_fails};
+use support::{Gyre, TestApp, counter, metrics_text, shared_cache_dir, up_fails};
 
 /// A cron-only app: `py3-cron` on `expression`, reporting to `recorder`.
 fn app(recorder: &Recorder, expression: &str, sleep_ms: u32, fail: bool) -> TestApp {
@@ -198,26 +198,6 @@ fn a_run_still_going_when_the_next_is_due_makes_it_skipped_not_stacked() {
         ) >= 2.0,
         "{metrics}"
     );
-}
-
-/// What `gyre up --metrics-listen` serves, scraped once.
-fn metrics_text(gyre: &Gyre) -> String {
-    let stdout = gyre.stdout();
-    let url = stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("Metrics: "))
-        .unwrap_or_else(|| panic!("no metrics address in:\n{stdout}"))
-        .to_string();
-    support::request("GET", &url, &[], None).text()
-}
-
-/// The value of one series in Prometheus' text format (0 if absent).
-fn counter(metrics: &str, series: &str) -> f64 {
-    metrics
-        .lines()
-        .find_map(|l| l.strip_prefix(series))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0.0)
 }
 
 #[test]

@@ -81,7 +81,7 @@ max_instance_memory = "64MiB"
         gyre.base.trim_start_matches("http://"),
         "metrics have a listener of their own"
     );
-    let prometheus = Prometheus::start(&[metrics.clone()]);
+    let prometheus = Prometheus::start(std::slice::from_ref(&metrics));
 
     // A request past its deadline holds the only slot: the next is refused.
     let slow_url = gyre.url("/py/sleep?s=10");
@@ -361,11 +361,8 @@ source = "{guest:py3-state}"
     assert_ne!(ids[0], ids[1], "each request has its own id");
 }
 
-#[test]
-fn spans_go_over_grpc_when_the_protocol_says_so() {
-    let receiver = OtlpGrpcReceiver::start();
-    let app = TestApp::new(
-        r#"
+/// The tiny guest on `/hello`.
+const HELLO_APP: &str = r#"
 spin_manifest_version = 2
 [application]
 name = "traced"
@@ -374,8 +371,12 @@ route = "/hello"
 component = "hello"
 [component.hello]
 source = "{guest:hello-wat}"
-"#,
-    );
+"#;
+
+#[test]
+fn spans_go_over_grpc_when_the_protocol_says_so() {
+    let receiver = OtlpGrpcReceiver::start();
+    let app = TestApp::new(HELLO_APP);
     let cache = shared_cache_dir();
     let endpoint = receiver.endpoint();
     let gyre = Gyre::up_with(
@@ -419,18 +420,7 @@ source = "{guest:hello-wat}"
 
 #[test]
 fn an_unknown_otlp_protocol_is_refused_with_the_ones_there_are() {
-    let app = TestApp::new(
-        r#"
-spin_manifest_version = 2
-[application]
-name = "traced"
-[[trigger.http]]
-route = "/hello"
-component = "hello"
-[component.hello]
-source = "{guest:hello-wat}"
-"#,
-    );
+    let app = TestApp::new(HELLO_APP);
     let output = support::gyre_command()
         .current_dir(app.path())
         .args(["up", "--listen", "127.0.0.1:0"])

@@ -7,7 +7,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use support::servers::RedisServer;
-use support::{Gyre, TestApp};
+use support::{Gyre, TestApp, counter, metrics_text};
 
 fn app(redis: &RedisServer, extra: &str) -> TestApp {
     TestApp::new(&format!(
@@ -105,7 +105,7 @@ fn every_published_message_is_handled_by_both_sdks_alongside_http() {
 fn delivery_resumes_after_redis_restarts_and_failures_are_logged() {
     let mut redis = RedisServer::start();
     let app = app(&redis, "");
-    let gyre = Gyre::up(&app, &[]);
+    let gyre = Gyre::up(&app, &["--metrics-listen", "127.0.0.1:0"]);
     redis.wait_subscribed("events");
     redis.command(&["PUBLISH", "events", "fail"]);
     for n in 0..200 {
@@ -139,6 +139,25 @@ fn delivery_resumes_after_redis_restarts_and_failures_are_logged() {
     );
     assert!(stderr.contains("resubscribed on Redis"), "{stderr}");
     assert_eq!(gyre.get("/").status, 200);
+    let metrics = metrics_text(&gyre);
+    let series = |result: &str| {
+        format!(
+            r#"gyre_redis_messages_total{{component="sdk5",channel="events",result="{result}"}}"#
+        )
+    };
+    assert_eq!(counter(&metrics, &series("failed")), 1.0, "{metrics}");
+    assert!(counter(&metrics, &series("handled")) >= 500.0, "{metrics}");
+    assert!(
+        counter(&metrics, "gyre_redis_reconnects_total") >= 1.0,
+        "{metrics}"
+    );
+    assert!(
+        counter(
+            &metrics,
+            r#"gyre_outbound_requests_total{kind="redis",result="ok"}"#
+        ) >= 1000.0,
+        "{metrics}"
+    );
 }
 
 #[test]
@@ -152,7 +171,7 @@ component = "sdk5"
 filter = { type = "order.created" }
 "#,
     );
-    let gyre = Gyre::up(&app, &[]);
+    let gyre = Gyre::up(&app, &["--metrics-listen", "127.0.0.1:0"]);
     redis.wait_subscribed("orders");
     let messages = [
         r#"{"specversion":"1.0","type":"order.created","id":"1"}"#,
@@ -175,4 +194,12 @@ filter = { type = "order.created" }
         !seen.contains("order.deleted") && !seen.contains("not json"),
         "{seen}"
     );
+    let metrics = metrics_text(&gyre);
+    let series = |result: &str| {
+        format!(
+            r#"gyre_redis_messages_total{{component="sdk5",channel="orders",result="{result}"}}"#
+        )
+    };
+    assert_eq!(counter(&metrics, &series("handled")), 2.0, "{metrics}");
+    assert_eq!(counter(&metrics, &series("filtered")), 2.0, "{metrics}");
 }

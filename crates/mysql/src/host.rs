@@ -252,99 +252,79 @@ struct Rows {
     rows: Vec<Vec<Value>>,
 }
 
-/// [`query_uncounted`], in a span, counted in the metrics.
+/// One `query`, in a client span and counted in `gyre_outbound_requests_total`.
 async fn query(
     conn: Arc<Mutex<mysql_async::Conn>>,
     statement: String,
     params: Vec<Value>,
 ) -> Result<Rows, MysqlError> {
-    gyre_telemetry::outbound_call(
-        gyre_telemetry::Outbound::Mysql,
-        "query",
-        query_uncounted(conn, statement, params),
-    )
+    gyre_telemetry::outbound_call(gyre_telemetry::Outbound::Mysql, "query", async move {
+        let mut conn = conn.lock().await;
+        let params: Vec<mysql_async::Value> = params.into_iter().map(Into::into).collect();
+        let mut result = conn.exec_iter(statement, params).await?;
+        let columns: Vec<(String, DataType)> = result
+            .columns_ref()
+            .iter()
+            .map(|c| (c.name_str().into_owned(), data_type(c)))
+            .collect();
+        // DATE columns have no time part (a DATETIME at midnight does).
+        let date_only: Vec<bool> = result
+            .columns_ref()
+            .iter()
+            .map(|c| {
+                matches!(
+                    c.column_type(),
+                    ColumnType::MYSQL_TYPE_DATE | ColumnType::MYSQL_TYPE_NEWDATE
+                )
+            })
+            .collect();
+        let mut rows = Vec::new();
+        let mut total = 0usize;
+        while let Some(row) = result.next().await? {
+            let values = row.unwrap();
+            let mut decoded = Vec::with_capacity(values.len());
+            for (i, value) in values.into_iter().enumerate() {
+                let (name, ty) = columns
+                    .get(i)
+                    .cloned()
+                    .unwrap_or((String::new(), DataType::Other));
+                let value = decode(value, ty, date_only.get(i).copied().unwrap_or(false))
+                    .ok_or_else(|| {
+                        MysqlError::QueryFailed(format!(
+                            "cannot convert the value of column `{name}` to its interface type"
+                        ))
+                    })?;
+                total += size(&value);
+                decoded.push(value);
+            }
+            if total > MAX_RESULT_BYTES {
+                // Drain nothing more: dropping the result discards the rest.
+                drop(result);
+                return Err(MysqlError::Other(format!(
+                    "the query's result is larger than {} MiB; select fewer rows or columns",
+                    MAX_RESULT_BYTES >> 20
+                )));
+            }
+            rows.push(decoded);
+        }
+        Ok(Rows { columns, rows })
+    })
     .await
 }
 
-async fn query_uncounted(
-    conn: Arc<Mutex<mysql_async::Conn>>,
-    statement: String,
-    params: Vec<Value>,
-) -> Result<Rows, MysqlError> {
-    let mut conn = conn.lock().await;
-    let params: Vec<mysql_async::Value> = params.into_iter().map(Into::into).collect();
-    let mut result = conn.exec_iter(statement, params).await?;
-    let columns: Vec<(String, DataType)> = result
-        .columns_ref()
-        .iter()
-        .map(|c| (c.name_str().into_owned(), data_type(c)))
-        .collect();
-    // DATE columns have no time part (a DATETIME at midnight does).
-    let date_only: Vec<bool> = result
-        .columns_ref()
-        .iter()
-        .map(|c| {
-            matches!(
-                c.column_type(),
-                ColumnType::MYSQL_TYPE_DATE | ColumnType::MYSQL_TYPE_NEWDATE
-            )
-        })
-        .collect();
-    let mut rows = Vec::new();
-    let mut total = 0usize;
-    while let Some(row) = result.next().await? {
-        let values = row.unwrap();
-        let mut decoded = Vec::with_capacity(values.len());
-        for (i, value) in values.into_iter().enumerate() {
-            let (name, ty) = columns
-                .get(i)
-                .cloned()
-                .unwrap_or((String::new(), DataType::Other));
-            let value =
-                decode(value, ty, date_only.get(i).copied().unwrap_or(false)).ok_or_else(|| {
-                    MysqlError::QueryFailed(format!(
-                        "cannot convert the value of column `{name}` to its interface type"
-                    ))
-                })?;
-            total += size(&value);
-            decoded.push(value);
-        }
-        if total > MAX_RESULT_BYTES {
-            // Drain nothing more: dropping the result discards the rest.
-            drop(result);
-            return Err(MysqlError::Other(format!(
-                "the query's result is larger than {} MiB; select fewer rows or columns",
-                MAX_RESULT_BYTES >> 20
-            )));
-        }
-        rows.push(decoded);
-    }
-    Ok(Rows { columns, rows })
-}
-
-/// [`execute_uncounted`], in a span, counted in the metrics.
+/// One `execute`, in a client span and counted in `gyre_outbound_requests_total`.
 async fn execute(
     conn: Arc<Mutex<mysql_async::Conn>>,
     statement: String,
     params: Vec<Value>,
 ) -> Result<(), MysqlError> {
-    gyre_telemetry::outbound_call(
-        gyre_telemetry::Outbound::Mysql,
-        "execute",
-        execute_uncounted(conn, statement, params),
-    )
+    gyre_telemetry::outbound_call(gyre_telemetry::Outbound::Mysql, "execute", async move {
+        let mut conn = conn.lock().await;
+        let params: Vec<mysql_async::Value> = params.into_iter().map(Into::into).collect();
+        conn.exec_drop(statement, params).await?;
+        Ok(())
+    })
     .await
-}
-
-async fn execute_uncounted(
-    conn: Arc<Mutex<mysql_async::Conn>>,
-    statement: String,
-    params: Vec<Value>,
-) -> Result<(), MysqlError> {
-    let mut conn = conn.lock().await;
-    let params: Vec<mysql_async::Value> = params.into_iter().map(Into::into).collect();
-    conn.exec_drop(statement, params).await?;
-    Ok(())
 }
 
 impl MysqlView<'_> {

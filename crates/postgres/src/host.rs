@@ -118,83 +118,63 @@ where
     }
 }
 
-/// [`query_uncounted`], in a span, counted in the metrics.
+/// One `query`, in a client span and counted in `gyre_outbound_requests_total`.
 async fn query(
     client: Arc<Object>,
     statement: String,
     params: Vec<Value>,
 ) -> Result<Rows, PgError> {
-    gyre_telemetry::outbound_call(
-        gyre_telemetry::Outbound::Postgres,
-        "query",
-        query_uncounted(client, statement, params),
-    )
-    .await
-}
-
-async fn query_uncounted(
-    client: Arc<Object>,
-    statement: String,
-    params: Vec<Value>,
-) -> Result<Rows, PgError> {
-    use futures_util::TryStreamExt as _;
-    with_statement(&client, &statement, |prepared| {
-        let client = client.clone();
-        let params = &params;
-        async move {
-            let columns = prepared
-                .columns()
-                .iter()
-                .map(|c| (c.name().to_string(), values::data_type(c.type_())))
-                .collect();
-            let stream = client.query_raw(&prepared, params.iter()).await?;
-            futures_util::pin_mut!(stream);
-            let mut rows = Vec::new();
-            let mut size = 0usize;
-            while let Some(row) = stream.try_next().await? {
-                let mut decoded = Vec::with_capacity(row.len());
-                for i in 0..row.len() {
-                    let value = values::decode(&row, i)?;
-                    size += value.size();
-                    decoded.push(value);
+    gyre_telemetry::outbound_call(gyre_telemetry::Outbound::Postgres, "query", async move {
+        use futures_util::TryStreamExt as _;
+        with_statement(&client, &statement, |prepared| {
+            let client = client.clone();
+            let params = &params;
+            async move {
+                let columns = prepared
+                    .columns()
+                    .iter()
+                    .map(|c| (c.name().to_string(), values::data_type(c.type_())))
+                    .collect();
+                let stream = client.query_raw(&prepared, params.iter()).await?;
+                futures_util::pin_mut!(stream);
+                let mut rows = Vec::new();
+                let mut size = 0usize;
+                while let Some(row) = stream.try_next().await? {
+                    let mut decoded = Vec::with_capacity(row.len());
+                    for i in 0..row.len() {
+                        let value = values::decode(&row, i)?;
+                        size += value.size();
+                        decoded.push(value);
+                    }
+                    if size > MAX_RESULT_BYTES {
+                        return Err(PgError::Other(format!(
+                            "the query's result is larger than {} MiB; select fewer rows or columns",
+                            MAX_RESULT_BYTES >> 20
+                        )));
+                    }
+                    rows.push(decoded);
                 }
-                if size > MAX_RESULT_BYTES {
-                    return Err(PgError::Other(format!(
-                        "the query's result is larger than {} MiB; select fewer rows or columns",
-                        MAX_RESULT_BYTES >> 20
-                    )));
-                }
-                rows.push(decoded);
+                Ok(Rows { columns, rows })
             }
-            Ok(Rows { columns, rows })
-        }
+        })
+        .await
     })
     .await
 }
 
-/// [`execute_uncounted`], in a span, counted in the metrics.
+/// One `execute`, in a client span and counted in `gyre_outbound_requests_total`.
 async fn execute(
     client: Arc<Object>,
     statement: String,
     params: Vec<Value>,
 ) -> Result<u64, PgError> {
-    gyre_telemetry::outbound_call(
-        gyre_telemetry::Outbound::Postgres,
-        "execute",
-        execute_uncounted(client, statement, params),
-    )
-    .await
-}
-
-async fn execute_uncounted(
-    client: Arc<Object>,
-    statement: String,
-    params: Vec<Value>,
-) -> Result<u64, PgError> {
-    with_statement(&client, &statement, |prepared| {
-        let client = client.clone();
-        let params = &params;
-        async move { Ok(client.execute_raw(&prepared, params.iter()).await?) }
+    gyre_telemetry::outbound_call(gyre_telemetry::Outbound::Postgres, "execute", async move {
+        with_statement(&client, &statement, |prepared| {
+            let client = client.clone();
+            let params = &params;
+            async move { Ok(client.execute_raw(&prepared, params.iter()).await?) }
+        })
+        .await
     })
     .await
 }

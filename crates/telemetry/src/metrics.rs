@@ -578,6 +578,9 @@ struct EngineLabels {
     engine: &'static str,
 }
 
+/// A pool gauge: name, help, and how to read it from the stats.
+type PoolSeries = (&'static str, &'static str, fn(&PoolStats) -> u64);
+
 /// The engines' pooling-allocator occupancy.
 struct PoolCollector(Arc<Mutex<Vec<(&'static str, PoolReader)>>>);
 
@@ -599,7 +602,7 @@ impl Collector for PoolCollector {
         if stats.is_empty() {
             return Ok(());
         }
-        let series: [(&str, &str, fn(&PoolStats) -> u64); 3] = [
+        let series: [PoolSeries; 3] = [
             (
                 "pool_component_instances",
                 "Component instances alive in the engine's pooling allocator",

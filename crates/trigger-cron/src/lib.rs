@@ -295,10 +295,6 @@ pub fn describe_handler(exports: &[String]) -> Result<&'static str> {
     }
     bail!(
         "it is used by a cron trigger but does not export `{EXPORT}` (found: {}); build it for the `spin-cron` world of `fermyon:spin-cron@2.0.0`",
-        if exports.is_empty() {
-            "nothing".to_string()
-        } else {
-            exports.join(", ")
-        }
+        gyre_trigger::list_exports(exports)
     )
 }

@@ -503,7 +503,7 @@ async fn handle_routed(
     let (mut parts, body) = req.into_parts();
     let routed = RoutedRequest {
         scheme: shared.scheme,
-        route: &route,
+        route,
         client_addr,
     };
     if headers::authority(&parts.uri, &parts.headers).is_empty() {

@@ -356,11 +356,7 @@ pub fn describe_handler(exports: &[String]) -> Result<&'static str> {
     }
     bail!(
         "it is used by a Redis trigger but exports no Redis handler (found: {}); it must export `{V3_EXPORT}` or `{V1_EXPORT}`",
-        if exports.is_empty() {
-            "nothing".to_string()
-        } else {
-            exports.join(", ")
-        }
+        gyre_trigger::list_exports(exports)
     )
 }
 

@@ -128,3 +128,12 @@ pub fn count_outcome(component: &str, trigger: TriggerKind, outcome: &RunOutcome
 pub fn instantiate_span(component: &str) -> tracing::Span {
     tracing::trace_span!(target: gyre_telemetry::SPAN_TARGET, "instantiate", component)
 }
+
+/// A component's export names for an error message ("nothing" if none).
+pub fn list_exports(exports: &[String]) -> String {
+    if exports.is_empty() {
+        "nothing".to_string()
+    } else {
+        exports.join(", ")
+    }
+}

@@ -264,6 +264,26 @@ impl Drop for Gyre {
     }
 }
 
+/// What `gyre up --metrics-listen` serves, scraped once.
+pub fn metrics_text(gyre: &Gyre) -> String {
+    let stdout = gyre.stdout();
+    let url = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("Metrics: "))
+        .unwrap_or_else(|| panic!("no metrics address in:\n{stdout}"))
+        .to_string();
+    request("GET", &url, &[], None).text()
+}
+
+/// The value of one series in Prometheus' text format (0 if absent).
+pub fn counter(metrics: &str, series: &str) -> f64 {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(series))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
 /// `http://…` from the `Serving http://…` line.
 pub fn serving_url(stdout: &str) -> Option<String> {
     stdout
