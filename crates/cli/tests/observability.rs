@@ -234,7 +234,13 @@ source = "{{guest:hello-wat}}"
     ));
     let traceparent = format!("00-{TRACE_ID}-{CALLER_SPAN}-01");
     let response = request("GET", &url, &[("traceparent", &traceparent)], None);
-    assert_eq!(response.status, 200, "{}", gyre.stderr());
+    assert_eq!(
+        response.status,
+        200,
+        "{}\n{}",
+        response.text(),
+        gyre.stderr()
+    );
     assert_eq!(response.text(), "upstream 200, next 200");
 
     // Both components' request spans arrive (batched every 100 ms).

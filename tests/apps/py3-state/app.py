@@ -105,9 +105,13 @@ class IncomingHandler(http.IncomingHandler):
                 with key_value.open_default() as store:
                     store.set("chained", b"yes")
                     store.get("chained")
-                upstream = send(Request("GET", query["url"], {}, None))
-                chained = send(Request("GET", query["next"], {}, None))
-                return text(200, f"upstream {upstream.status}, next {chained.status}")
+                statuses = []
+                for which in ("url", "next"):
+                    try:
+                        statuses.append(send(Request("GET", query[which], {}, None)).status)
+                    except Exception as e:
+                        return text(409, which + ": " + error_name(e))
+                return text(200, f"upstream {statuses[0]}, next {statuses[1]}")
             if parts[0] == "var":
                 return text(200, variables.get(parts[1]))
         except Exception as e:
