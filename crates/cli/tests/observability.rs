@@ -175,6 +175,22 @@ max_instance_memory = "64MiB"
     assert!(prometheus.query("process_cpu_seconds_total").expect("cpu") > 0.0);
 }
 
+/// `gyre up` exporting spans to `endpoint` in batches of 100 ms, with one
+/// more variable.
+fn up_exporting(app: &TestApp, endpoint: &str, extra: (&str, &str)) -> Gyre {
+    let cache = shared_cache_dir();
+    Gyre::up_with(
+        app,
+        &[],
+        &[
+            ("GYRE_CACHE_DIR", cache.to_str().expect("utf8")),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint),
+            ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+            extra,
+        ],
+    )
+}
+
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const CALLER_SPAN: &str = "00f067aa0ba902b7";
 
@@ -216,17 +232,10 @@ source = "{{guest:hello-wat}}"
 "#,
         upstream = upstream.url()
     ));
-    let cache = shared_cache_dir();
-    let endpoint = receiver.endpoint();
-    let gyre = Gyre::up_with(
+    let gyre = up_exporting(
         &app,
-        &[],
-        &[
-            ("GYRE_CACHE_DIR", cache.to_str().expect("utf8")),
-            ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
-            ("OTEL_SERVICE_NAME", "trace-test"),
-            ("OTEL_BSP_SCHEDULE_DELAY", "100"),
-        ],
+        &receiver.endpoint(),
+        ("OTEL_SERVICE_NAME", "trace-test"),
     );
     let url = gyre.url(&format!(
         "/chain?url={}/seen&next=http://hello.spin.internal/",
@@ -383,17 +392,10 @@ source = "{guest:hello-wat}"
 fn spans_go_over_grpc_when_the_protocol_says_so() {
     let receiver = OtlpGrpcReceiver::start();
     let app = TestApp::new(HELLO_APP);
-    let cache = shared_cache_dir();
-    let endpoint = receiver.endpoint();
-    let gyre = Gyre::up_with(
+    let gyre = up_exporting(
         &app,
-        &[],
-        &[
-            ("GYRE_CACHE_DIR", cache.to_str().expect("utf8")),
-            ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
-            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
-            ("OTEL_BSP_SCHEDULE_DELAY", "100"),
-        ],
+        &receiver.endpoint(),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
     );
     let traceparent = format!("00-{TRACE_ID}-{CALLER_SPAN}-01");
     let response = request(
