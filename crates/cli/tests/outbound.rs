@@ -44,6 +44,11 @@ route = {{ private = true }}
 component = "other"
 [component.other]
 source = "{{guest:py5-state}}"
+[[trigger.http]]
+route = {{ private = true }}
+component = "hello"
+[component.hello]
+source = "{{guest:hello-wat}}"
 "#
     ))
 }
@@ -108,6 +113,36 @@ fn allowed_hosts_are_reached_and_others_are_denied_by_the_host() {
         "{}",
         gyre.stderr()
     );
+}
+
+/// The WAT hello drops its request unread, while the calling SDK may
+/// still be writing the body (SDK 3 writes even an empty one after the
+/// request is sent): the caller must not find its stream closed.
+#[test]
+fn a_chained_component_that_never_reads_the_body_leaves_the_callers_stream_open() {
+    let app = app(r#""http://hello.spin.internal""#, 0);
+    let gyre = Gyre::up(&app, &[]);
+    let megabyte = vec![b'x'; 1 << 20];
+    for prefix in ["", "/v4", "/v3"] {
+        for round in 0..20 {
+            let (status, body) = fetch(&gyre, prefix, "http://hello.spin.internal/");
+            assert_eq!(
+                (status, body.as_str()),
+                (200, "Hello, Gyre!\n"),
+                "{prefix} GET, round {round}"
+            );
+        }
+        let resp = gyre.post(
+            &format!("{prefix}/fetch?method=POST&url=http://hello.spin.internal/"),
+            &megabyte,
+        );
+        assert_eq!(
+            (resp.status, resp.text().as_str()),
+            (200, "Hello, Gyre!\n"),
+            "{prefix} POST of 1 MiB\n{}",
+            gyre.stderr()
+        );
+    }
 }
 
 #[test]

@@ -17,6 +17,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody};
 
+use crate::body::{SharedBody, drain};
 use crate::resolver::{FilteringResolver, is_prohibited};
 
 /// Timeouts that apply when the guest sets none (Spin's: 600 s each).
@@ -114,7 +115,7 @@ impl OutboundClient {
         // request's own copy when it differs.
         parts.headers.remove(http::header::HOST);
         let body = SharedBody::new(body);
-        let request_body = body.body.clone();
+        let request_body = body.handle();
         let request = http::Request::from_parts(parts, body);
         // The first-byte deadline covers the whole wait for the response
         // head, a new connection included; the connector enforces the
@@ -131,7 +132,7 @@ impl OutboundClient {
                 // while the request is sent): let it finish, so it sees
                 // the error where it reads the response, not a closed
                 // stream where it writes.
-                drain(SharedBody { body: request_body }).await;
+                drain(request_body).await;
                 return Err(error);
             }
         };
@@ -177,7 +178,7 @@ struct TimedBody {
     incoming: hyper::body::Incoming,
     between_bytes: Duration,
     deadline: Pin<Box<tokio::time::Sleep>>,
-    _request_body: Arc<std::sync::Mutex<WasiBody>>,
+    _request_body: SharedBody,
     _permit: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
@@ -210,65 +211,5 @@ impl http_body::Body for TimedBody {
 
     fn size_hint(&self) -> http_body::SizeHint {
         self.incoming.size_hint()
-    }
-}
-
-/// A request body read through one of several handles; the body itself
-/// lives as long as any handle does.
-///
-/// hyper drops a request body as soon as it has sent `content-length`
-/// bytes. A guest that writes the body while the request is in flight
-/// (Python SDK 3 does) may then find its stream closed on its next
-/// `check-write`, although every byte was sent. The handle hyper reads
-/// through is therefore not the last one: the response body holds another
-/// until the guest is done with the response.
-/// Most request-body bytes read and discarded from a request that failed.
-pub(crate) const MAX_DRAIN: usize = 16 << 20;
-
-/// Reads a body to its end (at most [`MAX_DRAIN`] bytes), discarding it.
-pub(crate) async fn drain(mut body: impl http_body::Body<Data = Bytes> + Unpin) {
-    use http_body_util::BodyExt as _;
-    let mut drained = 0usize;
-    while let Some(Ok(frame)) = body.frame().await {
-        drained += frame.data_ref().map_or(0, |d| d.len());
-        if drained > MAX_DRAIN {
-            break;
-        }
-    }
-}
-
-pub(crate) struct SharedBody {
-    body: Arc<std::sync::Mutex<WasiBody>>,
-}
-
-impl SharedBody {
-    fn new(body: WasiBody) -> Self {
-        SharedBody {
-            body: Arc::new(std::sync::Mutex::new(body)),
-        }
-    }
-}
-
-impl http_body::Body for SharedBody {
-    type Data = Bytes;
-    type Error = HttpError;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<http_body::Frame<Bytes>, HttpError>>> {
-        let mut body = match self.body.lock() {
-            Ok(body) => body,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        Pin::new(&mut *body).poll_frame(cx)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.body.lock().map(|b| b.is_end_stream()).unwrap_or(false)
-    }
-
-    fn size_hint(&self) -> http_body::SizeHint {
-        self.body.lock().map(|b| b.size_hint()).unwrap_or_default()
     }
 }

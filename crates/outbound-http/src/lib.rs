@@ -21,6 +21,7 @@
 //! Spin's original `fermyon:spin/http` send ([`SpinHttpCapability`]) goes
 //! through the same hooks.
 
+mod body;
 mod client;
 mod resolver;
 mod sockets;
@@ -230,7 +231,7 @@ fn refused(
     error: HttpError,
 ) -> Box<dyn Future<Output = SendResult> + Send> {
     Box::new(async move {
-        client::drain(request.into_body()).await;
+        body::drain(request.into_body()).await;
         Err(error)
     })
 }
@@ -311,6 +312,9 @@ impl Hooks {
                 let Some(dispatcher) = component.local.dispatcher.get().cloned() else {
                     return Box::new(async { Err(HttpError::DestinationNotFound) });
                 };
+                // The chained component may drop the body unread while
+                // the caller is still writing it.
+                let request = request.map(body::DrainedWhenDropped::wrap);
                 Box::new(async move {
                     let response = dispatcher.dispatch(&target, request).await?;
                     Ok((
