@@ -22,10 +22,12 @@
 //! decides with one file lookup.
 
 mod cache;
+mod capability;
 mod componentize;
 mod deny;
 mod extensions;
 mod host;
+mod instance;
 mod limits;
 mod output;
 mod prepare;
@@ -41,11 +43,11 @@ use anyhow::{Context as _, Result};
 use wasmtime::component::{Component, InstancePre, Linker};
 
 pub use cache::CacheOutcome;
-pub use extensions::{
-    AppCapabilities, Capability, Extensions, Granted, PrepareGranted, PrepareInstance,
-};
+pub use capability::{AppCapabilities, Capability, Granted, PrepareGranted, PrepareInstance};
+pub use extensions::Extensions;
 pub use gyre_compose::Composition;
-pub use host::{HostState, HttpHooks, InstanceConfig};
+pub use host::{HostState, HttpHooks};
+pub use instance::InstanceConfig;
 pub use limits::{AppLimits, ComponentLimits, CpuTimeExceeded, InstanceLimits, RequestWatch};
 pub use output::{GuestOutput, OutputEcho};
 pub use output::{OutputHub, StreamKind};
@@ -139,7 +141,7 @@ struct Flavor {
 
 impl Flavor {
     fn new(engine: wasmtime::Engine, capabilities: &[&dyn Capability]) -> Result<Self> {
-        let linker = host::linker(&engine, capabilities)?;
+        let linker = instance::linker(&engine, capabilities)?;
         let cache_key = cache::engine_key(&engine);
         Ok(Flavor {
             engine,

@@ -11,9 +11,9 @@ use http_body_util::BodyExt as _;
 use tracing::Instrument as _;
 use wasmtime_wasi_http::{Error as HttpError, WasiBody};
 
+use crate::headers::WagiContext;
 use crate::headers::{self, RoutedRequest};
 use crate::routes::RouteMatch;
-use crate::wagi::WagiContext;
 
 /// Looks the component up in the trigger current at dispatch time (weakly
 /// held: the trigger's own capabilities hold this dispatcher).

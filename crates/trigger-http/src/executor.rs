@@ -33,7 +33,9 @@ use wasmtime_wasi_http::handler::{
     WorkerStatus,
 };
 
-use crate::server::{BoxError, ResponseBody, empty_response};
+use crate::body::{BoxError, MAX_BUFFERED_BODY, ResponseBody, empty_response};
+use crate::errors::{RequestTimedOut, explain, watch};
+use crate::headers::WagiContext;
 use crate::wagi::WagiExecutor;
 
 mod spin_inbound {
@@ -43,10 +45,6 @@ mod spin_inbound {
         exports: { default: async },
     });
 }
-
-/// Largest request or response body buffered by the Spin and WAGI
-/// executors (Spin's host buffer cap).
-pub(crate) const MAX_BUFFERED_BODY: usize = 128 << 20;
 
 /// Instance reuse for `wasi:http/handler@0.3` components (Spin's defaults).
 #[derive(Debug, Clone, Copy)]
@@ -86,49 +84,6 @@ pub struct ComponentExecutor {
     engine: wasmtime::Engine,
     config: InstanceConfig,
     limits: ComponentLimits,
-}
-
-/// The error a request ends with when its wall-clock deadline passed
-/// while the guest was still working on the response head.
-#[derive(Debug, Clone, Copy)]
-pub struct RequestTimedOut {
-    /// The deadline it missed.
-    pub limit: Duration,
-}
-
-impl std::fmt::Display for RequestTimedOut {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "the component did not answer within {:?} (`request_timeout`)",
-            self.limit
-        )
-    }
-}
-
-impl std::error::Error for RequestTimedOut {}
-
-/// Registers a new request with `store`, so the request learns if the
-/// store stops the guest for using up its CPU time.
-fn watch(store: &mut Store<HostState>) -> Arc<RequestWatch> {
-    let watch = RequestWatch::new();
-    store.data_mut().watch_request(&watch);
-    watch
-}
-
-/// `error`, or the CPU deadline when that is what stopped the guest.
-pub(crate) fn explain(
-    error: anyhow::Error,
-    watch: &RequestWatch,
-    limits: &ComponentLimits,
-) -> anyhow::Error {
-    if watch.cpu_exceeded() {
-        anyhow::Error::new(CpuTimeExceeded {
-            limit: limits.instance.cpu_timeout.unwrap_or(Duration::MAX),
-        })
-    } else {
-        error
-    }
 }
 
 /// The handler kinds a component's exports name.
@@ -293,15 +248,14 @@ impl ComponentExecutor {
         &self,
         request: http::Request<WasiBody>,
     ) -> Result<http::Response<ResponseBody>> {
-        self.handle(request, &crate::wagi::WagiContext::default())
-            .await
+        self.handle(request, &WagiContext::default()).await
     }
 
     /// Runs the component for one prepared request.
     pub(crate) async fn handle(
         &self,
         request: http::Request<WasiBody>,
-        wagi_ctx: &crate::wagi::WagiContext,
+        wagi_ctx: &WagiContext,
     ) -> Result<http::Response<ResponseBody>> {
         match &self.handler {
             Handler::WasiHttpP2(pre) => self.handle_p2(pre, request).await,

@@ -80,6 +80,17 @@ pub fn param_header(name: &str) -> String {
     )
 }
 
+/// What the router learned about a request, for the CGI variables.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct WagiContext {
+    pub(crate) client_addr: Option<SocketAddr>,
+    pub(crate) full_url: String,
+    pub(crate) matched_route: String,
+    pub(crate) component_route: String,
+    pub(crate) path_info: String,
+    pub(crate) params: Vec<(String, String)>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,7 +6,9 @@
 //! ([`headers`]) and handed to its executor, which instantiates the
 //! component from its pre-linked `InstancePre`.
 
+mod body;
 mod chain;
+mod errors;
 pub mod executor;
 pub mod headers;
 mod limits;
@@ -24,12 +26,11 @@ use gyre_app::App;
 use gyre_app::manifest::{HttpExecutor, HttpRoute, StaticResponse};
 use gyre_engine::{CacheOutcome, GyreEngine, InstanceConfig, StubbedImports};
 
+pub use body::{BoxError, ResponseBody};
+pub use errors::RequestTimedOut;
 /// Route patterns and matching (re-exported from `gyre-http-routing`).
 pub use gyre_http_routing as routes;
-pub use server::{
-    AddressInUse, BoundServer, BoxError, ResponseBody, ServeOptions, ServerLimits,
-    is_address_in_use,
-};
+pub use server::{AddressInUse, BoundServer, ServeOptions, ServerLimits, is_address_in_use};
 pub use tls::TlsConfig;
 
 /// Options for loading the HTTP trigger.

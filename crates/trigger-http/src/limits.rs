@@ -22,7 +22,7 @@ use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt as _;
 use tokio::sync::OwnedSemaphorePermit;
 
-use crate::server::{BoxError, ResponseBody};
+use crate::body::{BoxError, ResponseBody};
 
 /// Set when a request body went over its limit.
 #[derive(Default)]

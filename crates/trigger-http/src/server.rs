@@ -24,21 +24,17 @@ use std::time::Duration;
 use anyhow::Result;
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
-use http_body_util::combinators::UnsyncBoxBody;
-use http_body_util::{BodyExt as _, Empty, Full};
+use http_body_util::{BodyExt as _, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
 use tracing::Instrument as _;
 
+use crate::body::{ResponseBody, empty_response};
+use crate::errors::RequestTimedOut;
+use crate::headers::WagiContext;
 use crate::headers::{self, RoutedRequest};
-use crate::wagi::WagiContext;
 use crate::{LiveTrigger, RouteTarget};
-
-/// Errors a response body may end with.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
-/// The body of every response Gyre sends.
-pub type ResponseBody = UnsyncBoxBody<Bytes, BoxError>;
 
 /// Serving options.
 #[derive(Debug, Clone, Default)]
@@ -337,12 +333,6 @@ impl BoundServer {
     }
 }
 
-pub(crate) fn empty_response(status: StatusCode) -> Response<ResponseBody> {
-    let mut response = Response::new(Empty::new().map_err(|never| match never {}).boxed_unsync());
-    *response.status_mut() = status;
-    response
-}
-
 fn text_response(
     status: StatusCode,
     content_type: Option<&str>,
@@ -588,7 +578,7 @@ async fn handle_routed(
     let handled = match deadline {
         Some(deadline) => match tokio::time::timeout_at(deadline, run).await {
             Ok(result) => result,
-            Err(_) => Err(anyhow::Error::new(crate::executor::RequestTimedOut {
+            Err(_) => Err(anyhow::Error::new(RequestTimedOut {
                 limit: limits.request_timeout.unwrap_or_default(),
             })),
         },
@@ -640,7 +630,7 @@ fn failure_response(component: &str, path: &str, e: &anyhow::Error) -> Response<
         );
         return empty_response(StatusCode::PAYLOAD_TOO_LARGE);
     }
-    if let Some(timeout) = e.downcast_ref::<crate::executor::RequestTimedOut>() {
+    if let Some(timeout) = e.downcast_ref::<RequestTimedOut>() {
         tracing::warn!(
             component = %component,
             "request {path} stopped after {:?} (`request_timeout`): component `{component}` had not answered; its instance is torn down",

@@ -4,7 +4,6 @@
 //! command's stdout is a CGI response (headers, blank line, body). Spin's
 //! variable set and quirks are kept, since WAGI scripts depend on them.
 
-use std::net::SocketAddr;
 use tracing::Instrument as _;
 
 use anyhow::{Result, anyhow};
@@ -15,20 +14,9 @@ use wasmtime_wasi::p2::bindings::CommandPre;
 use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
 use wasmtime_wasi_http::WasiBody;
 
-use crate::executor::MAX_BUFFERED_BODY;
-use crate::server::{ResponseBody, empty_response};
+use crate::body::{MAX_BUFFERED_BODY, ResponseBody, empty_response};
+use crate::headers::WagiContext;
 use gyre_cgi::{argv, parse_cgi_response};
-
-/// What the router learned about a request, for the CGI variables.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct WagiContext {
-    pub(crate) client_addr: Option<SocketAddr>,
-    pub(crate) full_url: String,
-    pub(crate) matched_route: String,
-    pub(crate) component_route: String,
-    pub(crate) path_info: String,
-    pub(crate) params: Vec<(String, String)>,
-}
 
 pub(crate) struct WagiExecutor {
     pre: CommandPre<HostState>,
@@ -89,7 +77,7 @@ impl WagiExecutor {
                     return Err(anyhow!("the WAGI command exited with status {}", exit.0));
                 }
                 None => {
-                    return Err(crate::executor::explain(
+                    return Err(crate::errors::explain(
                         anyhow::Error::from(e),
                         &watch,
                         limits,
