@@ -13,7 +13,8 @@
 #   bench/callgrind.sh                    # build release, count, check
 #   GYRE=/path/to/gyre bench/callgrind.sh # another binary (an older commit)
 #   UPDATE=1 bench/callgrind.sh           # write the new baseline
-#   PROFILE=1 bench/callgrind.sh          # also print the top functions
+#   PROFILE=out.cg bench/callgrind.sh     # keep round 1's profile there, print the top functions
+#                                         # (callgrind_annotate --inclusive=yes out.cg for the tree)
 #
 # Needs valgrind (apt-get install valgrind) and python3. The pooling
 # allocator's default reservation (1000 instances) is more address space
@@ -33,15 +34,8 @@ fi
 WORK="$(mktemp -d)"
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
-mkdir -p "$WORK/app"
-cat > "$WORK/app/spin.toml" <<TOML
-spin_manifest_version = 2
-[application]
-name = "tiny"
-[[trigger.http]]
-route = "/..."
-component = { source = "$PWD/target/guests/hello-wat.wasm" }
-TOML
+source bench/lib.sh
+APP="$(app tiny hello-wat)"
 cat > "$WORK/client.py" <<'PY'
 import http.client, sys
 host, port = sys.argv[1].rsplit(":", 1)
@@ -56,7 +50,7 @@ PY
 
 SPIN_WASMTIME_INSTANCE_COUNT=8 GYRE_CACHE_DIR="$WORK/cache" \
   valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$WORK/out.%p" \
-  "$GYRE" up -f "$WORK/app" --listen 127.0.0.1:0 -q > "$WORK/log" 2> "$WORK/err" & PID=$!
+  "$GYRE" up -f "$APP" --listen 127.0.0.1:0 -q > "$WORK/log" 2> "$WORK/err" & PID=$!
 for _ in $(seq 1 1200); do
   grep -q '^Serving ' "$WORK/log" 2>/dev/null && break
   kill -0 $PID 2>/dev/null || { echo "gyre up failed under valgrind:" >&2; cat "$WORK/err" >&2; exit 1; }
@@ -81,14 +75,14 @@ for round in $(seq 1 "$ROUNDS"); do
   dump="$(ls -t "$WORK"/out.$PID.* | head -1)"
   total="$(awk '/^totals:/ { print $2 }' "$dump")"
   counts+=("$((total / REQUESTS))")
-  [[ -n "${PROFILE:-}" && $round == 1 ]] && cp "$dump" "$WORK/profile"
+  if [[ -n "${PROFILE:-}" && $round == 1 ]]; then cp "$dump" "$PROFILE"; fi
 done
 kill -TERM $PID; wait $PID 2>/dev/null || true
 
-median="$(printf '%s\n' "${counts[@]}" | sort -n | sed -n "$(( (ROUNDS + 1) / 2 ))p")"
+median="$(median "${counts[@]}")"
 echo "instructions per tiny request: $median (rounds: ${counts[*]})"
 if [[ -n "${PROFILE:-}" ]]; then
-  callgrind_annotate "$WORK/profile" 2>/dev/null | grep -E "^ *[0-9,]+ \(" | head -40
+  callgrind_annotate "$PROFILE" 2>/dev/null | grep -E "^ *[0-9,]+ \(" | head -40
 fi
 if [[ -n "${UPDATE:-}" ]]; then
   echo "$median" > "$BASELINE_FILE"

@@ -27,48 +27,7 @@ RAW=target/release/gyre-bench-raw-hyper
 WORK="$(mktemp -d)"
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
-app() { # app NAME GUEST -> directory with a one-route app
-  mkdir -p "$WORK/$1"
-  cat > "$WORK/$1/spin.toml" <<TOML
-spin_manifest_version = 2
-[application]
-name = "$1"
-[[trigger.http]]
-route = "/..."
-component = { source = "$PWD/target/guests/$2.wasm" }
-TOML
-  echo "$WORK/$1"
-}
-
-wait_serving() { # wait_serving LOGFILE -> base URL
-  for _ in $(seq 1 6000); do
-    if grep -q '^Serving ' "$1" 2>/dev/null; then grep -m1 '^Serving ' "$1" | cut -d' ' -f2; return; fi
-    sleep 0.01
-  done
-  echo "server did not start: $(cat "$1")" >&2; exit 1
-}
-
-cpu_ticks() { # cpu_ticks PID -> user + system clock ticks the process has used
-  awk '{ print $14 + $15 }' "/proc/$1/stat"
-}
-
-load() { # load NAME URL PID -> one table row (PID: the server, for its CPU time)
-  curl -sf "$2" >/dev/null
-  local before after
-  before="$(cpu_ticks "$3")"
-  wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency "$2" > "$WORK/wrk.txt"
-  after="$(cpu_ticks "$3")"
-  local rps p50 p99 cpu
-  rps="$(awk '/Requests\/sec/ {print $2}' "$WORK/wrk.txt")"
-  p50="$(awk '$1=="50%" {print $2}' "$WORK/wrk.txt")"
-  p99="$(awk '$1=="99%" {print $2}' "$WORK/wrk.txt")"
-  # Server CPU time per request: what the load generator's share of the
-  # cores does not blur.
-  cpu="$(awk -v b="$before" -v a="$after" -v r="$rps" -v d="$DURATION" -v hz="$(getconf CLK_TCK)" \
-    'BEGIN { printf "%.1f µs", (a - b) / hz * 1e6 / (r * d) }')"
-  printf '| %s | %s | %s | %s | %s |\n' "$1" "$rps" "$p50" "$p99" "$cpu"
-  echo "$rps"  > "$WORK/rps-$1"
-}
+source bench/lib.sh
 
 echo "## Throughput ($(nproc) cores, wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s, loopback)"
 echo
@@ -111,16 +70,8 @@ echo "## Key-value on the default store (Python SDK 5, spin:key-value@3.0.0)"
 echo
 echo "| route | requests/s | p50 | p99 | server CPU per request |"
 echo "|---|---|---|---|---|"
-mkdir -p "$WORK/kv"
-cat > "$WORK/kv/spin.toml" <<TOML
-spin_manifest_version = 2
-[application]
-name = "kv"
-[[trigger.http]]
-route = "/..."
-component = { source = "$PWD/target/guests/py5-state.wasm", key_value_stores = ["default"] }
-TOML
-GYRE_CACHE_DIR="$CACHE" "$GYRE" up -f "$WORK/kv" --listen 127.0.0.1:0 -q --key-value bench=value > "$WORK/kv.log" 2>"$WORK/kv.err" & PID=$!
+kv="$(app kv py5-state 'key_value_stores = ["default"]')"
+GYRE_CACHE_DIR="$CACHE" "$GYRE" up -f "$kv" --listen 127.0.0.1:0 -q --key-value bench=value > "$WORK/kv.log" 2>"$WORK/kv.err" & PID=$!
 base="$(wait_serving "$WORK/kv.log")"
 load "hello" "$base/hello" $PID
 load "kv-get" "$base/kv/get/bench" $PID

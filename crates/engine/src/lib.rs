@@ -213,27 +213,50 @@ impl GyreEngine {
         capabilities: &[&dyn Capability],
     ) -> Result<Self> {
         let pooling_wanted = options.pooling.unwrap_or(true);
-        let (engine, pooling) = match build_engine(options, pooling_wanted, true) {
-            Ok(engine) => (engine, pooling_wanted),
-            Err(e) if options.pooling.is_none() => {
-                tracing::warn!("pooling allocator unavailable ({e:#}); using on-demand allocation");
-                (build_engine(options, false, true)?, false)
-            }
-            Err(e) => return Err(e),
+        let synchronous_flavor = |pooling| {
+            build_engine(options, pooling, false)
+                .and_then(|engine| Flavor::new(engine, capabilities))
         };
-        let concurrent = Flavor::new(engine, capabilities)?;
-        let synchronous = if options.synchronous_engine {
-            match build_engine(options, pooling, false) {
-                Ok(engine) => Some(Flavor::new(engine, capabilities)?),
-                Err(e) => {
+        // Each engine reserves its pools up front (a guard page per fiber
+        // stack: a thousand mprotect calls), so the two are built side by
+        // side and start waits for the slower one only.
+        let (concurrent, pooling, synchronous) = std::thread::scope(|scope| -> Result<_> {
+            let synchronous = options
+                .synchronous_engine
+                .then(|| scope.spawn(|| synchronous_flavor(pooling_wanted)));
+            let (engine, pooling) = match build_engine(options, pooling_wanted, true) {
+                Ok(engine) => (engine, pooling_wanted),
+                Err(e) if options.pooling.is_none() => {
                     tracing::warn!(
-                        "cannot build the synchronous engine ({e:#}); every component runs on the concurrent one"
+                        "pooling allocator unavailable ({e:#}); using on-demand allocation"
                     );
-                    None
+                    (build_engine(options, false, true)?, false)
                 }
+                Err(e) => return Err(e),
+            };
+            let concurrent = Flavor::new(engine, capabilities)?;
+            let synchronous = synchronous.map(|handle| {
+                let built = handle
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                // Both engines allocate the same way.
+                if pooling == pooling_wanted {
+                    built
+                } else {
+                    synchronous_flavor(pooling)
+                }
+            });
+            Ok((concurrent, pooling, synchronous))
+        })?;
+        let synchronous = match synchronous {
+            Some(Ok(flavor)) => Some(flavor),
+            Some(Err(e)) => {
+                tracing::warn!(
+                    "cannot build the synchronous engine ({e:#}); every component runs on the concurrent one"
+                );
+                None
             }
-        } else {
-            None
+            None => None,
         };
         let cache = options
             .cache_dir
@@ -387,7 +410,11 @@ fn build_engine(
             .table_elements(100_000)
             .max_memory_size(usize::try_from(options.max_memory_bytes).unwrap_or(usize::MAX))
             .linear_memory_keep_resident(2 << 20)
-            .table_keep_resident(512 << 10);
+            .table_keep_resident(512 << 10)
+            // Reset only the pages an instance dirtied (Linux 6.7+'s
+            // PAGEMAP_SCAN) instead of every resident byte: the tiny guest
+            // dirties 2 of its 16 pages, a Python guest a fraction of its MBs.
+            .pagemap_scan(wasmtime::Enabled::Auto);
         config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
     }
     wasmtime::Engine::new(&config)

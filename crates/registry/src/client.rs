@@ -192,15 +192,19 @@ pub struct RegistryClient {
 /// without `-k`.
 pub const INSECURE_REGISTRIES_ENV: &str = "GYRE_INSECURE_REGISTRIES";
 
+/// reqwest's rustls needs a process-wide crypto provider before any client
+/// is built; ring is the one in Gyre's tree. A second install is harmless.
+pub(crate) fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 impl RegistryClient {
     /// `insecure` speaks plain HTTP to every registry (`-k`), as Spin does;
     /// otherwise HTTPS with the system's roots, except to the registries
     /// listed in [`INSECURE_REGISTRIES_ENV`] (where a command line cannot
     /// carry `-k`, such as SpinKube's spintainer executor).
     pub fn new(insecure: bool) -> Self {
-        // reqwest's rustls needs a process-wide crypto provider; ring is the
-        // one in Gyre's tree. A second install (already done) is harmless.
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        install_crypto_provider();
         let plain_http: Vec<String> = std::env::var(INSECURE_REGISTRIES_ENV)
             .unwrap_or_default()
             .split(',')

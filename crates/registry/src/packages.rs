@@ -95,7 +95,9 @@ impl PackageConfig {
 
 /// Registry packages for the app loader: [`PackageSource`] on OCI.
 pub struct RegistryPackages {
-    client: RegistryClient,
+    /// Built on the first fetch: loading the platform's trust roots costs
+    /// tens of milliseconds, and most apps have no registry dependencies.
+    client: std::sync::OnceLock<RegistryClient>,
     cache: Cache,
     config: PackageConfig,
     insecure: bool,
@@ -105,11 +107,16 @@ impl RegistryPackages {
     /// `insecure` (`-k`) speaks plain HTTP, as for apps.
     pub fn new(insecure: bool, cache: Cache, config: PackageConfig) -> Self {
         Self {
-            client: RegistryClient::new(insecure),
+            client: std::sync::OnceLock::new(),
             cache,
             config,
             insecure,
         }
+    }
+
+    fn client(&self) -> &RegistryClient {
+        self.client
+            .get_or_init(|| RegistryClient::new(self.insecure))
     }
 
     async fn fetch_package(&self, package: &PackageRef) -> Result<FetchedPackage> {
@@ -135,7 +142,7 @@ impl RegistryPackages {
         let tag = self.tag_for(&repository, &package.version).await?;
         let reference = crate::parse_reference(&format!("{repository}:{tag}"))?;
         let pulled = self
-            .client
+            .client()
             .pull(&reference, &self.cache, &())
             .await
             .with_context(|| format!("cannot pull {}", reference.whole()))?;
@@ -195,6 +202,7 @@ impl RegistryPackages {
     async fn well_known(&self, registry: &str) -> Option<Metadata> {
         let scheme = if self.insecure { "http" } else { "https" };
         let url = format!("{scheme}://{registry}/.well-known/wasm-pkg/registry.json");
+        crate::client::install_crypto_provider();
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .build()
@@ -225,7 +233,7 @@ impl RegistryPackages {
             .with_context(|| format!("`{version}` is neither a version nor a requirement"))?;
         let reference = crate::parse_reference(&format!("{repository}:latest"))?;
         let mut releases: Vec<(semver::Version, String)> = self
-            .client
+            .client()
             .list_tags(&reference)
             .await?
             .into_iter()
