@@ -34,32 +34,6 @@ WORK="$(mktemp -d)"
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
 source bench/lib.sh
 
-cat > "$WORK/until_200.py" <<'PY'
-"""until_200.py PORT PATH CMD...: start CMD, print the milliseconds until PATH answers 200, stop it."""
-import http.client, subprocess, sys, time
-port, path, cmd = int(sys.argv[1]), sys.argv[2], sys.argv[3:]
-start = time.perf_counter()
-proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-try:
-    while time.perf_counter() < start + 300:
-        if proc.poll() is not None:
-            sys.exit(f"{cmd[0]} exited with {proc.returncode} before answering")
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-            conn.request("GET", path)
-            if conn.getresponse().status == 200:
-                print(round((time.perf_counter() - start) * 1000))
-                break
-        except OSError:
-            time.sleep(0.0005)
-    else:
-        sys.exit("no 200 within 300 s")
-finally:
-    import os, signal
-    os.killpg(proc.pid, signal.SIGTERM)
-    proc.wait()
-PY
-
 # peer_command PEER WORKLOAD PORT CACHE -> the command line serving WORKLOAD
 # on PORT with its compile cache in CACHE, or nothing if PEER cannot run it.
 peer_command() {
@@ -88,10 +62,10 @@ measure() {
   local cold=() warm=() i ms
   for i in $(seq 1 "$STARTS"); do
     rm -rf "$cache"; cmd="$(peer_command "$peer" "$workload" "$port" "$cache")"
-    ms="$(python3 "$WORK/until_200.py" "$port" "$path" $cmd 2>"$WORK/err")" || {
+    ms="$(python3 bench/first_200.py --port "$port" "$path" $cmd 2>"$WORK/err")" || {
       printf '| %s | %s | did not serve: %s |\n' "$peer" "$workload" "$(tail -1 "$WORK/err")"; return; }
     cold+=("$ms")
-    warm+=("$(python3 "$WORK/until_200.py" "$port" "$path" $cmd)")
+    warm+=("$(python3 bench/first_200.py --port "$port" "$path" $cmd)")
   done
   $cmd > "$WORK/serve.log" 2>&1 & local pid=$!
   for _ in $(seq 1 3000); do curl -sf "http://127.0.0.1:$port$path" >/dev/null && break; sleep 0.01; done

@@ -36,24 +36,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 wait_port() { for _ in $(seq 1 3000); do (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null && return; sleep 0.01; done; echo "nothing on $1:$2" >&2; exit 1; }
 
-app() { # app NAME GUEST -> directory with a one-route app
-  mkdir -p "$WORK/$1"
-  cat > "$WORK/$1/spin.toml" <<TOML
-spin_manifest_version = 2
-[application]
-name = "$1"
-[[trigger.http]]
-route = "/..."
-component = "$1"
-[component.$1]
-source = "$PWD/target/guests/$2.wasm"
-TOML
-  echo "$WORK/$1"
-}
+source bench/lib.sh
 
 # 1. Start to first 200 from a registry.
 REG_PORT="$(free_port)"

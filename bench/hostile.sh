@@ -18,7 +18,8 @@ GYRE="$PWD/target/release/gyre"
 WORK="$(mktemp -d)"
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
-PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+source bench/lib.sh
+PORT="$(free_port)"
 cat > "$WORK/spin.toml" <<TOML
 spin_manifest_version = 2
 [application]
