@@ -12,7 +12,9 @@ use clap::{Args, ValueEnum};
 use gyre_engine::{
     AppCapabilities, CacheOutcome, EngineOptions, GyreEngine, OutputEcho, OutputHub, StreamKind,
 };
-use gyre_trigger_http::{HttpLoadOptions, HttpTrigger, RouteInfo, ServeOptions};
+use gyre_trigger_http::{
+    HttpLoadOptions, HttpTrigger, PerInstance, ReusePolicy, RouteInfo, ServeOptions,
+};
 
 pub(crate) const EXAMPLES: &str = "\
 Examples:
@@ -133,6 +135,21 @@ pub(crate) struct UpArgs {
     /// Requests run at once (default 1000); more wait in a queue, then get 503.
     #[arg(long, env = "GYRE_MAX_CONCURRENT_REQUESTS", value_name = "N")]
     max_concurrent_requests: Option<usize>,
+
+    /// Requests one `wasi:http/handler@0.3` instance serves in all: N, or
+    /// A..B for a number drawn per instance (B excluded). WASI 0.2
+    /// components always get a fresh instance per request.
+    #[arg(long, value_name = "N|A..B", default_value = "128", value_parser = PerInstance::parse_count)]
+    max_instance_reuse_count: PerInstance<usize>,
+
+    /// Requests one `wasi:http/handler@0.3` instance serves at once: N or A..B.
+    #[arg(long, value_name = "N|A..B", default_value = "16", value_parser = PerInstance::parse_count)]
+    max_instance_concurrent_reuse_count: PerInstance<usize>,
+
+    /// How long an idle `wasi:http/handler@0.3` instance is kept, e.g. 1s,
+    /// 500ms or 1..8s (bare numbers are seconds).
+    #[arg(long, value_name = "DURATION|A..B", default_value = "1s", value_parser = PerInstance::parse_duration)]
+    idle_instance_timeout: PerInstance<Duration>,
 
     /// How the startup listing is printed.
     #[arg(long, value_enum, default_value_t = Format::Plain)]
@@ -515,7 +532,7 @@ async fn load_triggers(
             std::future::pending::<()>().await;
         }
     });
-    let load_options = || HttpLoadOptions {
+    let load_options = || gyre_trigger::LoadOptions {
         output: &session.hub,
         log_dir: loaded.log_dir.clone(),
         truncate_logs,
@@ -523,7 +540,15 @@ async fn load_triggers(
         capabilities: &loaded.capabilities,
     };
     let http = if loaded.app.manifest.http_triggers().next().is_some() {
-        let (trigger, reports) = HttpTrigger::load(engine, &loaded.app, &load_options()).await?;
+        let options = HttpLoadOptions {
+            common: load_options(),
+            reuse: ReusePolicy {
+                max_reuse: session.args.max_instance_reuse_count,
+                max_concurrent: session.args.max_instance_concurrent_reuse_count,
+                idle_timeout: session.args.idle_instance_timeout,
+            },
+        };
+        let (trigger, reports) = HttpTrigger::load(engine, &loaded.app, &options).await?;
         for report in &reports {
             report_component(report);
         }

@@ -478,3 +478,181 @@ source = "{{guest:py5-http}}"
         assert!(stderr.contains(wanted), "{files}: {stderr}");
     }
 }
+
+const PY5_APP: &str = r#"spin_manifest_version = 2
+[application]
+name = "reuse"
+[[trigger.http]]
+route = "/..."
+component = "py"
+[component.py]
+source = "{guest:py5-http}"
+"#;
+
+/// `/instance` of the Python SDK 5 guest: (instance id, requests it has served).
+fn instance(gyre: &Gyre) -> (String, u32) {
+    let r = gyre.get("/instance");
+    assert_eq!(r.status, 200, "{}", r.text());
+    parse_instance(&r.text())
+}
+
+fn parse_instance(text: &str) -> (String, u32) {
+    let (id, served) = text
+        .trim()
+        .split_once(' ')
+        .unwrap_or_else(|| panic!("not `<id> <served>`: {text:?}"));
+    (id.to_string(), served.parse().expect("a count"))
+}
+
+#[test]
+fn wasi_p3_instances_are_reused_as_spins_reuse_flags_say() {
+    let app = TestApp::new(PY5_APP);
+    let served =
+        |gyre: &Gyre, n: usize| -> Vec<(String, u32)> { (0..n).map(|_| instance(gyre)).collect() };
+
+    // Spin's defaults: one instance serves requests one after another.
+    let gyre = Gyre::up(&app, &[]);
+    let seen = served(&gyre, 5);
+    assert_eq!(
+        seen.iter().map(|(_, n)| *n).collect::<Vec<_>>(),
+        [1, 2, 3, 4, 5],
+        "{seen:?}"
+    );
+    assert!(seen.iter().all(|(id, _)| *id == seen[0].0), "{seen:?}");
+    drop(gyre);
+
+    // An instance retires after 3 requests and a fresh one takes over.
+    let gyre = Gyre::up(&app, &["--max-instance-reuse-count", "3"]);
+    let seen = served(&gyre, 7);
+    assert_eq!(
+        seen.iter().map(|(_, n)| *n).collect::<Vec<_>>(),
+        [1, 2, 3, 1, 2, 3, 1],
+        "{seen:?}"
+    );
+    let ids: std::collections::BTreeSet<&str> = seen.iter().map(|(id, _)| id.as_str()).collect();
+    assert_eq!(ids.len(), 3, "three instances: {seen:?}");
+    drop(gyre);
+
+    // A range draws each instance's count: every run of counts stays below 3.
+    let gyre = Gyre::up(&app, &["--max-instance-reuse-count", "1..3"]);
+    let seen = served(&gyre, 12);
+    assert!(seen.iter().all(|(_, n)| *n <= 2), "{seen:?}");
+    assert_eq!(seen[0].1, 1, "{seen:?}");
+    drop(gyre);
+
+    // An idle instance is dropped after the idle timeout.
+    let gyre = Gyre::up(&app, &["--idle-instance-timeout", "100ms"]);
+    let first = instance(&gyre);
+    std::thread::sleep(std::time::Duration::from_millis(600));
+    let second = instance(&gyre);
+    assert_eq!((first.1, second.1), (1, 1), "{first:?} {second:?}");
+    assert_ne!(first.0, second.0);
+}
+
+/// Sends `POST /instance` with a body it holds back until told to finish.
+struct HeldRequest(std::net::TcpStream);
+
+impl HeldRequest {
+    fn start(gyre: &Gyre) -> HeldRequest {
+        use std::io::Write as _;
+        let authority = gyre.base.trim_start_matches("http://");
+        let mut stream = std::net::TcpStream::connect(authority).expect("connect");
+        write!(
+            stream,
+            "POST /instance HTTP/1.1\r\nHost: {authority}\r\nContent-Length: 4\r\nConnection: close\r\n\r\nhe"
+        )
+        .expect("send head");
+        HeldRequest(stream)
+    }
+
+    /// Sends the rest of the body: (instance id, requests it has served).
+    fn finish(mut self) -> (String, u32) {
+        use std::io::{Read as _, Write as _};
+        self.0.write_all(b"ld").expect("send body");
+        let mut response = String::new();
+        self.0.read_to_string(&mut response).expect("read");
+        assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+        let (_, body) = response.split_once("\r\n\r\n").expect("a body");
+        parse_instance(body)
+    }
+}
+
+#[test]
+fn concurrent_reuse_count_one_gives_each_request_in_flight_its_own_instance() {
+    let app = TestApp::new(PY5_APP);
+    let gyre = Gyre::up(
+        &app,
+        &[
+            "--max-instance-concurrent-reuse-count",
+            "1",
+            "--metrics-listen",
+            "127.0.0.1:0",
+        ],
+    );
+    // A warm instance, idle: under the default (16 at once) all three
+    // requests below would go to it.
+    let (warm, _) = instance(&gyre);
+    let held: Vec<HeldRequest> = (0..3).map(|_| HeldRequest::start(&gyre)).collect();
+    // All three are inside instances (each waiting for its body) before any finishes.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let live = support::counter(&support::metrics_text(&gyre), "gyre_instances_live ");
+        if live >= 3.0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "only {live} instances live for 3 requests in flight:\n{}",
+            gyre.stderr()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let seen: Vec<(String, u32)> = held.into_iter().map(HeldRequest::finish).collect();
+    let ids: std::collections::BTreeSet<&str> = seen.iter().map(|(id, _)| id.as_str()).collect();
+    assert_eq!(ids.len(), 3, "{seen:?}");
+    assert!(
+        ids.contains(warm.as_str()),
+        "the warm instance took one: {warm} {seen:?}"
+    );
+}
+
+#[test]
+fn reuse_flags_refuse_what_they_cannot_mean() {
+    let app = TestApp::new(PY5_APP);
+    let cases = [
+        ("--max-instance-reuse-count", "0", "0 is too few"),
+        (
+            "--max-instance-reuse-count",
+            "5..5",
+            "`5..5` is an empty range",
+        ),
+        (
+            "--max-instance-concurrent-reuse-count",
+            "lots",
+            "`lots` is not a whole number",
+        ),
+        (
+            "--idle-instance-timeout",
+            "2s..1s",
+            "`2s..1s` is an empty range",
+        ),
+        (
+            "--idle-instance-timeout",
+            "1h",
+            "`h` is not a duration unit",
+        ),
+    ];
+    for (flag, value, expected) in cases {
+        let output = gyre_command()
+            .current_dir(app.path())
+            .args(["up", "--listen", "127.0.0.1:0", flag, value])
+            .output()
+            .expect("run gyre");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{flag} {value}: {stderr}");
+        assert!(
+            stderr.contains(flag) && stderr.contains(expected),
+            "{flag} {value}: {stderr}"
+        );
+    }
+}

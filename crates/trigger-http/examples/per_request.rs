@@ -59,6 +59,7 @@ async fn main() -> anyhow::Result<()> {
         config,
         gyre_engine::ComponentLimits::DEFAULT,
         &gyre_app::manifest::HttpExecutor::Http,
+        gyre_trigger_http::ReusePolicy::SPIN_DEFAULT,
     )?;
     let started = Instant::now();
     for _ in 0..ITERATIONS {

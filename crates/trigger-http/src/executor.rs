@@ -5,7 +5,7 @@
 //! | export                               | executor                                 |
 //! |--------------------------------------|------------------------------------------|
 //! | `wasi:http/incoming-handler@0.2.x`   | fresh instance per request               |
-//! | `wasi:http/handler@0.3.x` (final)    | instances reused (128 total, 16 at once, 1 s idle) |
+//! | `wasi:http/handler@0.3.x` (final)    | instances reused ([`ReusePolicy`]; Spin's 128 total, 16 at once, 1 s idle by default) |
 //! | `…@0.3.0-rc-2026-03-15` (Spin SDKs of today) | mapped onto 0.3.0 at load (`gyre-compose`), then as above |
 //! | `fermyon:spin/inbound-http`          | fresh instance, buffered request/response |
 //! | `wasi:cli/run` with `executor = wagi`| CGI: fresh instance per request          |
@@ -36,6 +36,7 @@ use wasmtime_wasi_http::handler::{
 use crate::body::{BoxError, MAX_BUFFERED_BODY, ResponseBody, empty_response};
 use crate::errors::{RequestTimedOut, explain, watch};
 use crate::headers::WagiContext;
+use crate::reuse::{InstanceReuse, ReusePolicy};
 use crate::wagi::WagiExecutor;
 
 mod spin_inbound {
@@ -44,25 +45,6 @@ mod spin_inbound {
         world: "fermyon:spin/spin-http",
         exports: { default: async },
     });
-}
-
-/// Instance reuse for `wasi:http/handler@0.3` components (Spin's defaults).
-#[derive(Debug, Clone, Copy)]
-pub struct ReusePolicy {
-    /// Requests one instance may serve in total.
-    pub max_reuse: usize,
-    /// Requests one instance may serve at once.
-    pub max_concurrent: usize,
-    /// How long an idle instance is kept.
-    pub idle_timeout: Duration,
-}
-
-impl ReusePolicy {
-    const P3_DEFAULT: ReusePolicy = ReusePolicy {
-        max_reuse: 128,
-        max_concurrent: 16,
-        idle_timeout: Duration::from_secs(1),
-    };
 }
 
 /// How a component is run.
@@ -171,6 +153,7 @@ impl ComponentExecutor {
         config: InstanceConfig,
         limits: ComponentLimits,
         executor: &HttpExecutor,
+        reuse: ReusePolicy,
     ) -> Result<Self> {
         let exports: Vec<String> = component
             .component_type()
@@ -192,7 +175,7 @@ impl ComponentExecutor {
                         component.engine(),
                         ProxyPre::P3(pre),
                         &config,
-                        ReusePolicy::P3_DEFAULT,
+                        reuse,
                         limits.request_timeout,
                     )))
                 }
@@ -516,18 +499,19 @@ impl HandlerState for ComponentState {
             .instantiate_async(&mut store)
             .instrument(gyre_trigger::instantiate_span(&self.id))
             .await?;
+        let reuse = self.reuse.draw();
         Ok(Instance {
             store,
             proxy,
             view: wasmtime_wasi_http::WasiHttpView::http,
             expiration: IdleExpiration {
-                idle_timeout: self.reuse.idle_timeout,
+                idle_timeout: reuse.idle_timeout,
                 busy_timeout: self.request_timeout.map(|t| t + BUSY_MARGIN),
                 sleep: Box::pin(tokio::time::sleep(Duration::MAX)),
             },
             state: Worker {
                 id: self.id.clone(),
-                reuse: self.reuse,
+                reuse,
                 request_timeout: self.request_timeout,
             },
         })
@@ -575,7 +559,7 @@ impl WorkerExpiration for IdleExpiration {
 /// One instance's reuse bookkeeping.
 pub(crate) struct Worker {
     id: Arc<str>,
-    reuse: ReusePolicy,
+    reuse: InstanceReuse,
     request_timeout: Option<Duration>,
 }
 

@@ -12,6 +12,7 @@ mod errors;
 pub mod executor;
 pub mod headers;
 mod limits;
+pub mod reuse;
 mod server;
 mod tls;
 pub mod wagi;
@@ -30,11 +31,17 @@ pub use body::{BoxError, ResponseBody};
 pub use errors::RequestTimedOut;
 /// Route patterns and matching (re-exported from `gyre-http-routing`).
 pub use gyre_http_routing as routes;
+pub use reuse::{PerInstance, ReusePolicy};
 pub use server::{AddressInUse, BoundServer, ServeOptions, ServerLimits, is_address_in_use};
 pub use tls::TlsConfig;
 
 /// Options for loading the HTTP trigger.
-pub type HttpLoadOptions<'a> = gyre_trigger::LoadOptions<'a>;
+pub struct HttpLoadOptions<'a> {
+    /// What every trigger's components load with.
+    pub common: gyre_trigger::LoadOptions<'a>,
+    /// How `wasi:http/handler@0.3` instances are reused.
+    pub reuse: ReusePolicy,
+}
 
 /// What loading one component did, for the CLI to report.
 #[derive(Debug, Clone)]
@@ -103,6 +110,9 @@ pub struct HttpTrigger {
     pub(crate) components: HashMap<String, Arc<executor::ComponentExecutor>>,
     executors: HashMap<ExecutorKey, (Arc<executor::ComponentExecutor>, HttpExecutor)>,
     specs: Vec<(String, TargetSpec)>,
+    /// How `wasi:http/handler@0.3` instances are reused (kept for
+    /// [`HttpTrigger::replace_component`]).
+    reuse: ReusePolicy,
     /// The application this was loaded from (its copied `files` live as
     /// long as a request may still use this trigger).
     app: Arc<App>,
@@ -133,15 +143,18 @@ impl HttpTrigger {
                             .components
                             .get(id)
                             .with_context(|| format!("component `{id}` was not loaded"))?;
-                        let config = options.instance_config(app, id)?;
+                        let config = options.common.instance_config(app, id)?;
                         let (exec, report) = load_executor(
                             engine,
                             id,
                             component.wasm.clone(),
                             component.composition.clone(),
-                            config,
-                            options.limits.for_component(id),
-                            &http.executor,
+                            RunAs {
+                                config,
+                                limits: options.common.limits.for_component(id),
+                                kind: &http.executor,
+                                reuse: options.reuse,
+                            },
                         )
                         .await?;
                         reports.push(report);
@@ -209,7 +222,14 @@ impl HttpTrigger {
                 ));
             }
         }
-        let trigger = HttpTrigger::assemble(app.clone(), executors, specs, route_infos, warnings)?;
+        let trigger = HttpTrigger::assemble(
+            app.clone(),
+            executors,
+            specs,
+            route_infos,
+            warnings,
+            options.reuse,
+        )?;
         Ok((trigger, reports))
     }
 
@@ -220,6 +240,7 @@ impl HttpTrigger {
         specs: Vec<(String, TargetSpec)>,
         routes: Vec<RouteInfo>,
         mut warnings: Vec<String>,
+        reuse: ReusePolicy,
     ) -> Result<Self> {
         let mut entries = Vec::new();
         // `routes` lists the path routes in the order of `specs`.
@@ -262,6 +283,7 @@ impl HttpTrigger {
             components,
             executors,
             specs,
+            reuse,
             app,
         })
     }
@@ -292,9 +314,12 @@ impl HttpTrigger {
                 id,
                 wasm.clone(),
                 composition.clone(),
-                old.config().clone(),
-                *old.limits(),
-                &kind,
+                RunAs {
+                    config: old.config().clone(),
+                    limits: *old.limits(),
+                    kind: &kind,
+                    reuse: self.reuse,
+                },
             )
             .await?;
             report.get_or_insert(loaded);
@@ -306,6 +331,7 @@ impl HttpTrigger {
             self.specs.clone(),
             self.routes.clone(),
             self.warnings.clone(),
+            self.reuse,
         )?;
         let report = report.with_context(|| format!("component `{id}` was not reloaded"))?;
         Ok((trigger, report))
@@ -327,6 +353,14 @@ impl HttpTrigger {
     }
 }
 
+/// How a component is run for a request, apart from its code.
+struct RunAs<'a> {
+    config: InstanceConfig,
+    limits: gyre_engine::ComponentLimits,
+    kind: &'a HttpExecutor,
+    reuse: ReusePolicy,
+}
+
 /// Compiles (or loads from the cache) one component off the async
 /// executor, and wraps it in the executor its trigger asks for.
 async fn load_executor(
@@ -334,10 +368,14 @@ async fn load_executor(
     id: &str,
     wasm: Vec<u8>,
     composition: Arc<gyre_engine::Composition>,
-    config: InstanceConfig,
-    limits: gyre_engine::ComponentLimits,
-    kind: &HttpExecutor,
+    run: RunAs<'_>,
 ) -> Result<(Arc<executor::ComponentExecutor>, ComponentReport)> {
+    let RunAs {
+        config,
+        limits,
+        kind,
+        reuse,
+    } = run;
     let started = std::time::Instant::now();
     let engine2 = engine.clone();
     let name = id.to_string();
@@ -352,6 +390,7 @@ async fn load_executor(
         config,
         limits,
         kind,
+        reuse,
     )?;
     let report = ComponentReport {
         id: id.to_string(),

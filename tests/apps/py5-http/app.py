@@ -9,6 +9,9 @@ Routes (by path prefix, because one component serves `/...`):
   /raise            -> raises: the host must answer 500 and keep serving
   /env              -> 200, JSON of selected environment variables
   /file/<path>      -> 200, contents of a file mounted with `files`
+  /instance         -> 200, "<instance id> <requests this instance has served>"; the body
+                       (if any) is read first, so a client that holds it back holds the
+                       request inside its instance
   anything else     -> 200, "path=<uri>"
 """
 
@@ -26,6 +29,12 @@ except ImportError:
     SDK = "4"
 
 
+# Drawn at the first request, not at import: import runs once, at build time
+# (componentize-py snapshots it), so every instance would share it.
+_instance_id = None
+_served = 0
+
+
 class HttpHandler(http.Handler):
     async def handle_request(self, request: Request) -> Response:
         path = request.uri.split("?", 1)[0]
@@ -38,6 +47,12 @@ class HttpHandler(http.Handler):
             data = request.body or b""
             digest = hashlib.sha256(data).hexdigest()
             return Response(200, {"x-body-sha256": digest, "x-body-len": str(len(data))}, data)
+        if path.endswith("/instance"):
+            global _instance_id, _served
+            if _instance_id is None:
+                _instance_id = os.urandom(6).hex()
+            _served += 1
+            return Response(200, {"content-type": "text/plain"}, f"{_instance_id} {_served}".encode())
         if "/status/" in path:
             return Response(int(path.rsplit("/", 1)[1]), {}, b"")
         if path.endswith("/raise"):
